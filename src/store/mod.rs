@@ -1,0 +1,320 @@
+//! Persistence. One `Store` trait with a SQLite (embedded default) and a
+//! PostgreSQL implementation; the contract suite in `tests/` runs against both.
+//! Schema and migrations: `migrations/{sqlite,postgres}`, never edited once
+//! landed. The schema is a public interface documented in docs/sql.md.
+
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::dedup::{Candidate, Decision, FeedPolicy, Fold, KeyStats, Signature};
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite:PATH, a file path, or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("feed already exists: {0}")]
+    FeedExists(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A feed as stored, with its polling state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    pub id: i64,
+    pub url: String,
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub language: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub fold_policy: FeedPolicy,
+    pub languages: Option<String>,
+    pub fold_translations: bool,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub poll_interval_secs: Option<i32>,
+    pub next_poll_at: DateTime<Utc>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_status: Option<String>,
+    pub last_http_status: Option<i32>,
+    pub last_error_class: Option<String>,
+    pub last_error: Option<String>,
+    pub error_count: i32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_published_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A feed to add (CLI, OPML import or the config's feed list).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewFeed {
+    pub url: String,
+    pub title: Option<String>,
+    pub fold_policy: FeedPolicy,
+    pub languages: Option<String>,
+    pub fold_translations: bool,
+}
+
+/// What one poll did to a feed; written in one statement with the poll log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollUpdate {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    /// ok, not_modified, error, rate_limited or gone.
+    pub outcome: String,
+    pub http_status: Option<i32>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    pub bytes: i64,
+    pub items_seen: i32,
+    pub items_new: i32,
+    pub items_updated: i32,
+    pub items_folded: i32,
+    /// True resets the error count and failing_since.
+    pub success: bool,
+    /// Some(..) replaces the stored validators.
+    pub validators: Option<(Option<String>, Option<String>)>,
+    /// The feed moved permanently (301/308): store the new URL, keep the old
+    /// one in feed_url_history.
+    pub moved_to: Option<String>,
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub language: Option<String>,
+    pub next_poll_at: DateTime<Utc>,
+    pub poll_interval_secs: Option<i32>,
+    /// Some(reason) disables the feed (410 Gone, failing too long).
+    pub disable: Option<String>,
+    pub last_published_at: Option<DateTime<Utc>>,
+}
+
+/// An item ready to store: normalized text plus its signature.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewItem {
+    pub identity: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub canonical_url: Option<String>,
+    pub origin_url: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content_text: String,
+    pub author: Option<String>,
+    pub lang: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub fetched_at: DateTime<Utc>,
+    pub dated_at: DateTime<Utc>,
+    /// Changes when anything a reader sees changes; decides "updated".
+    pub revision_hash: i64,
+    pub signature: Signature,
+}
+
+/// What ingesting one item did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    New {
+        item_id: i64,
+        story_id: i64,
+        fold: Option<Fold>,
+    },
+    /// The item was known and changed; it was updated in place and keeps its
+    /// story.
+    Updated { item_id: i64 },
+    /// The item was known and unchanged.
+    Unchanged { item_id: i64 },
+}
+
+/// One line of `feedfold stories`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorySummary {
+    pub story_id: i64,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub first_published_at: Option<DateTime<Utc>>,
+    pub copies: i64,
+    pub feeds: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub feeds: i64,
+    pub feeds_failing: i64,
+    pub feeds_disabled: i64,
+    pub items: i64,
+    pub stories: i64,
+    pub folds: i64,
+}
+
+/// The feed-side facts that folding needs about the subject's feed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeedFolding {
+    pub feed_id: i64,
+    pub policy: FeedPolicy,
+    pub fold_translations: bool,
+}
+
+/// Storage for feeds, items and stories. Implementations must make
+/// `ingest_item` race-free: concurrent ingests of copies of one story, from
+/// any number of tasks or processes, end in one story.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    /// Applies the embedded migrations.
+    fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Ok when the database answers and every embedded migration is applied.
+    fn ready(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds a feed; `FeedExists` if its URL is already stored.
+    fn add_feed(&self, feed: &NewFeed) -> impl Future<Output = Result<Feed>> + Send;
+
+    /// Adds a feed unless its URL is stored; returns it and whether it was new.
+    fn ensure_feed(&self, feed: &NewFeed) -> impl Future<Output = Result<(Feed, bool)>> + Send;
+
+    fn feeds(&self) -> impl Future<Output = Result<Vec<Feed>>> + Send;
+
+    fn feed(&self, id: i64) -> impl Future<Output = Result<Option<Feed>>> + Send;
+
+    fn feed_by_url(&self, url: &str) -> impl Future<Output = Result<Option<Feed>>> + Send;
+
+    /// Removes a feed with its items; stories left without items go too.
+    fn remove_feed(&self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Enables or disables a feed. Enabling resets its error state and makes
+    /// it due now.
+    fn set_feed_enabled(
+        &self,
+        id: i64,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Atomically leases up to `limit` enabled feeds whose next poll is due
+    /// and whose lease is free or expired, to `owner` until `now + lease`.
+    fn claim_due_feeds(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Vec<Feed>>> + Send;
+
+    /// Releases every lease held by `owner` (graceful shutdown).
+    fn release_leases(&self, owner: &str) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The earliest next_poll_at among enabled feeds, for the scheduler's sleep.
+    fn next_due_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// Records a poll's outcome on the feed, appends it to `polls`, and clears
+    /// the feed's lease.
+    fn record_poll(
+        &self,
+        feed_id: i64,
+        update: &PollUpdate,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores one item in its own transaction. A known identity with the same
+    /// revision is left alone; a changed one is updated in place. A new item
+    /// is folded: the store finds candidates (same canonical or origin URL,
+    /// content hash, any simhash band, any lookup key; dated within
+    /// `window` of the item), plus the canonical item of every story they
+    /// belong to, measures `KeyStats`, and calls `decide` while holding
+    /// locks that serialise every ingest sharing a key with this one.
+    fn ingest_item<F>(
+        &self,
+        feed: FeedFolding,
+        item: &NewItem,
+        window: Duration,
+        decide: F,
+    ) -> impl Future<Output = Result<Ingested>> + Send
+    where
+        F: FnOnce(&[Candidate], &KeyStats) -> Decision + Send;
+
+    /// Paragraph-shape hashes learned as this feed's boilerplate.
+    fn feed_boilerplate(&self, feed_id: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+
+    /// Adds shapes to a feed's boilerplate (incrementing seen counts).
+    fn remember_boilerplate(
+        &self,
+        feed_id: i64,
+        shapes: &[i64],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Moves an item into a story of its own and vetoes the old fold.
+    /// Returns the new story id, or None if the item was not folded.
+    fn unfold(&self, item_id: i64) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    fn newest_stories(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<StorySummary>>> + Send;
+
+    fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+
+    /// Pool gauges for /metrics: (in use, idle).
+    fn pool_state(&self) -> (u32, u32);
+
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// postgres:// or postgresql:// select PostgreSQL; sqlite: URLs and plain
+    /// paths select SQLite. Anything else with a scheme is refused by name.
+    pub fn of_url(url: &str) -> Result<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") || !url.contains("://") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
+/// A database URL with its password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Candidate-window bounds for an item.
+pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
+    let w = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(14));
+    (dated_at - w, dated_at + w)
+}
+

@@ -1,0 +1,7 @@
+//! PostgreSQL implementation of `Store`.
+
+/// PostgreSQL-backed store.
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: sqlx::PgPool,
+}
