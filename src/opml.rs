@@ -62,10 +62,10 @@ pub fn parse(text: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                 if !name.eq_ignore_ascii_case("outline") {
                     continue;
                 }
-                if let Some(feed) = outline_feed(&e) {
-                    if seen.insert(feed.url.clone()) {
-                        feeds.push(feed);
-                    }
+                if let Some(feed) = outline_feed(&e)
+                    && seen.insert(feed.url.clone())
+                {
+                    feeds.push(feed);
                 }
             }
             Event::Eof => break,

@@ -170,10 +170,10 @@ fn sniff_with_body<'a>(
             // declaration (e.g. a wrong HTTP default over a correct prolog)
             // is the better bet. With none, decode lossily as UTF-8: one stray
             // byte costs one U+FFFD, not the feed.
-            if !valid_utf8 {
-                if let Some(&legacy) = declared.iter().find(|e| **e != UTF_8) {
-                    return (legacy, bytes);
-                }
+            if let Some(&legacy) = declared.iter().find(|e| **e != UTF_8)
+                && !valid_utf8
+            {
+                return (legacy, bytes);
             }
             return (UTF_8, bytes);
         }
@@ -502,10 +502,9 @@ mod tests {
     fn utf8_body_with_stale_legacy_declaration_stays_utf8() {
         for label in ["EUC-KR", "windows-1252", "Shift_JIS"] {
             let bytes = rss(Some(label), "서울 Grüße").into_bytes();
-            assert_eq!(decode(&bytes, None).contains("서울 Grüße"), true, "{label}");
-            assert_eq!(
+            assert!(decode(&bytes, None).contains("서울 Grüße"), "{label}");
+            assert!(
                 decode(&bytes, Some(label)).contains("서울 Grüße"),
-                true,
                 "{label}"
             );
         }

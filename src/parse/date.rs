@@ -28,21 +28,18 @@ pub fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
 /// Collapses whitespace and drops a trailing `(KST)`-style comment, which
 /// RFC 2822 allows and which only repeats the numeric offset.
 fn clean(raw: &str) -> String {
-    let mut s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.ends_with(')') {
-        if let Some(open) = s.rfind('(') {
-            let before = s[..open].trim_end();
-            // Keep the abbreviation when it is the only zone information.
-            let inner = s[open + 1..s.len() - 1].trim().to_string();
-            let has_zone = zone_tail_re().is_match(before);
-            s = if has_zone || inner.is_empty() {
-                before.to_string()
-            } else {
-                format!("{before} {inner}")
-            };
-        }
+    let s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(open) = s.rfind('(').filter(|_| s.ends_with(')')) else {
+        return s;
+    };
+    let before = s[..open].trim_end();
+    // Keep the abbreviation when it is the only zone information.
+    let inner = s[open + 1..s.len() - 1].trim();
+    if inner.is_empty() || zone_tail_re().is_match(before) {
+        before.to_string()
+    } else {
+        format!("{before} {inner}")
     }
-    s
 }
 
 fn zone_tail_re() -> &'static Regex {

@@ -225,7 +225,7 @@ fn convert_entry(entry: model::Entry) -> (ParsedItem, u64) {
     let content_html = entry
         .content
         .and_then(|c| {
-            let plain = is_plain(&c.content_type.to_string());
+            let plain = is_plain(c.content_type.as_ref());
             c.body
                 .map(|b| if plain { text::escape_html(&b) } else { b })
         })
@@ -289,7 +289,7 @@ fn is_plain(content_type: &str) -> bool {
 }
 
 fn text_as_html(t: model::Text) -> String {
-    if is_plain(&t.content_type.to_string()) {
+    if is_plain(t.content_type.as_ref()) {
         text::escape_html(&t.content)
     } else {
         t.content

@@ -56,6 +56,8 @@ fn corpus_feeds_parse_to_the_truth() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no corpus feeds");
+    let entity =
+        regex::Regex::new(r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);").expect("regex");
     let mut total = 0;
     for path in &files {
         let name = path
@@ -106,8 +108,6 @@ fn corpus_feeds_parse_to_the_truth() {
         let ids_again: Vec<&str> = again.items.iter().map(|i| i.identity.as_str()).collect();
         assert_eq!(ids, ids_again, "{name}: identities changed between parses");
 
-        let entity =
-            regex::Regex::new(r"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#x[0-9A-Fa-f]+);").expect("regex");
         for item in &parsed.items {
             let title = item.title.as_deref().unwrap_or_default();
             assert!(
@@ -135,7 +135,12 @@ fn legacy_charset_corpus_feeds_decode_to_readable_text() {
     let is_hangul = |c: char| ('\u{ac00}'..='\u{d7a3}').contains(&c);
     let is_cyrillic = |c: char| ('\u{0400}'..='\u{04ff}').contains(&c);
     let is_umlaut = |c: char| "äöüÄÖÜß".contains(c);
-    let table: &[(&str, &dyn Fn(char) -> bool, &encoding_rs::Encoding)] = &[
+    type Case<'a> = (
+        &'a str,
+        &'a dyn Fn(char) -> bool,
+        &'static encoding_rs::Encoding,
+    );
+    let table: &[Case] = &[
         ("seoul-daily.xml", &is_hangul, encoding_rs::EUC_KR),
         (
             "rheinland-kurier.xml",
