@@ -128,12 +128,12 @@ fn is_utf16(e: &'static Encoding) -> bool {
     e == UTF_16LE || e == UTF_16BE
 }
 
-/// BOM-less UTF-16 recognised by the `<?` byte pattern, as the XML spec's
-/// appendix F suggests.
+/// BOM-less UTF-16 recognised by its byte pattern (XML spec appendix F):
+/// `<` followed by an ASCII character, each padded with a zero byte.
 fn utf16_pattern(bytes: &[u8]) -> Option<&'static Encoding> {
     match bytes {
-        [0x3C, 0x00, 0x3F, 0x00, ..] => Some(UTF_16LE),
-        [0x00, 0x3C, 0x00, 0x3F, ..] => Some(UTF_16BE),
+        [0x3C, 0x00, c, 0x00, ..] if *c != 0 && c.is_ascii() => Some(UTF_16LE),
+        [0x00, 0x3C, 0x00, c, ..] if *c != 0 && c.is_ascii() => Some(UTF_16BE),
         _ => None,
     }
 }
@@ -430,11 +430,12 @@ mod tests {
 
     #[test]
     fn utf16_without_bom_by_pattern() {
-        let xml = rss(Some("UTF-16"), "Grüße");
-        let out = decode(&encode(UTF_16LE, &xml), None);
-        assert!(out.contains("Grüße"), "{out:?}");
-        let out = decode(&encode(UTF_16BE, &xml), None);
-        assert!(out.contains("Grüße"), "{out:?}");
+        for xml in [rss(Some("UTF-16"), "Grüße"), rss(None, "Grüße")] {
+            let out = decode(&encode(UTF_16LE, &xml), None);
+            assert!(out.contains("Grüße"), "{out:?}");
+            let out = decode(&encode(UTF_16BE, &xml), None);
+            assert!(out.contains("Grüße"), "{out:?}");
+        }
     }
 
     #[test]

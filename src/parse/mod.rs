@@ -100,11 +100,13 @@ fn parse_with_repairs(text: &str, base_url: Option<&str>) -> Result<model::Feed,
         Err(e) => e,
     };
     type Repair = fn(&str) -> Option<String>;
-    let repairs: [Repair; 3] = [
-        text::escape_bare_ampersands,
-        add_missing_rss_version,
-        stringify_json_item_ids,
-    ];
+    // Repairs are format-specific: escaping `&` inside JSON strings would
+    // corrupt them.
+    let repairs: &[Repair] = if text.starts_with('{') {
+        &[stringify_json_item_ids]
+    } else {
+        &[text::escape_bare_ampersands, fix_rss_version]
+    };
     let mut current: Option<String> = None;
     for repair in repairs {
         let Some(fixed) = repair(current.as_deref().unwrap_or(text)) else {
@@ -144,22 +146,39 @@ fn run_feed_rs(text: &str, base_url: Option<&str>) -> Result<model::Feed, ParseE
     }
 }
 
-fn rss_without_version_re() -> &'static Regex {
+fn rss_tag_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"<rss(\s[^>]*)?>").expect("static regex is valid"))
 }
 
-/// `<rss>` without a `version` attribute is common and feed-rs rejects it.
-fn add_missing_rss_version(text: &str) -> Option<String> {
+fn rss_version_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r#"\sversion\s*=\s*(?:"[^"]*"|'[^']*')"#).expect("static regex is valid")
+    })
+}
+
+/// feed-rs only recognises `<rss>` with version 2.0, 0.91, 0.92 or empty;
+/// a missing version or one like "2.01"/"0.94" is common and otherwise
+/// rejects the feed, while the content is plain RSS 2.0 all the same.
+fn fix_rss_version(text: &str) -> Option<String> {
     let head = &text[..floor_boundary(text, HEADER_SCAN_LIMIT)];
-    let m = rss_without_version_re().find(head)?;
-    if m.as_str().contains("version") {
-        return None;
-    }
+    let tag = rss_tag_re().find(head)?;
+    let version = rss_version_re().find(tag.as_str());
+    let (start, end) = match version {
+        Some(v) => {
+            let value = v.as_str().split(['"', '\'']).nth(1).unwrap_or("").trim();
+            if matches!(value, "2.0" | "0.91" | "0.92" | "") {
+                return None;
+            }
+            (tag.start() + v.start(), tag.start() + v.end())
+        }
+        None => (tag.start() + 4, tag.start() + 4),
+    };
     let mut out = String::with_capacity(text.len() + 16);
-    out.push_str(&text[..m.start() + 4]);
+    out.push_str(&text[..start]);
     out.push_str(" version=\"2.0\"");
-    out.push_str(&text[m.start() + 4..]);
+    out.push_str(&text[end..]);
     Some(out)
 }
 

@@ -389,9 +389,31 @@ fn json_numeric_ids_are_repaired() {
 }
 
 #[test]
-fn rss_without_version_is_repaired() {
-    let text = "<rss><channel><title>V</title><item><guid>v</guid></item></channel></rss>";
-    assert_eq!(one(text).identity, "guid:v");
+fn rss_versions_feed_rs_rejects_are_repaired() {
+    for tag in [
+        "<rss>",
+        "<rss xmlns:dc=\"http://purl.org/dc/elements/1.1/\">",
+        "<rss version=\"2.01\">",
+        "<rss version='0.94' xmlns:x=\"urn:x\">",
+    ] {
+        let text =
+            format!("{tag}<channel><title>V</title><item><guid>v</guid></item></channel></rss>");
+        assert_eq!(one(&text).identity, "guid:v", "{tag}");
+    }
+    assert_eq!(
+        fix_rss_version("<rss version=\"2.0\"><channel/></rss>"),
+        None
+    );
+}
+
+#[test]
+fn json_repairs_do_not_touch_ampersands() {
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "A & B",
+        "items": [{"id": 5, "title": "Fish & Chips", "content_html": "<p>R&amp;D & more</p>"}]}"#;
+    let item = one(json);
+    assert_eq!(item.identity, "guid:5");
+    assert_eq!(item.title.as_deref(), Some("Fish & Chips"));
+    assert_eq!(item.content_html.as_deref(), Some("<p>R&amp;D & more</p>"));
 }
 
 #[test]
@@ -477,4 +499,63 @@ fn external_entities_are_not_resolved() {
     );
     assert!(!all.contains("root:"), "file content leaked: {all}");
     assert_eq!(item.title.as_deref(), Some("Secret: &xxe; &ext;"));
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fragments real feeds are made of, so random documents get deep
+    /// enough into the parsers to matter.
+    fn xmlish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("<?xml version=\"1.0\" encoding=\"EUC-KR\"?>".to_string()),
+            Just("<rss version=\"2.0\">".to_string()),
+            Just("<rss>".to_string()),
+            Just("<channel>".to_string()),
+            Just("<item>".to_string()),
+            Just("</item>".to_string()),
+            Just("<title>".to_string()),
+            Just("</title>".to_string()),
+            Just("<guid>".to_string()),
+            Just("</guid>".to_string()),
+            Just("<pubDate>".to_string()),
+            Just("</pubDate>".to_string()),
+            Just("<![CDATA[".to_string()),
+            Just("]]>".to_string()),
+            Just("&".to_string()),
+            Just("&eacute;".to_string()),
+            Just("<!DOCTYPE x [<!ENTITY a \"&a;\">]>".to_string()),
+            Just("{\"version\":\"https://jsonfeed.org/version/1.1\",\"items\":[".to_string()),
+            "[ -~]{0,12}",
+            "\\PC{0,6}",
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn feed_never_panics(text in xmlish()) {
+            let _ = feed(&text, Some("https://news.example/feed"));
+        }
+
+        #[test]
+        fn dates_never_panic(s in "\\PC{0,40}") {
+            let _ = parse_date(&s);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                               label in prop_oneof![Just(None), Just(Some("euc-kr")),
+                                                    Just(Some("utf-16")), Just(Some("utf-8"))]) {
+            let text = decode(&bytes, label);
+            let _ = feed(&text, None);
+        }
+
+        #[test]
+        fn escaping_leaves_no_bare_ampersand(s in "[a-z&;#x0-9 <>]{0,40}") {
+            let fixed = text::escape_bare_ampersands(&s).unwrap_or_else(|| s.clone());
+            prop_assert_eq!(text::escape_bare_ampersands(&fixed), None);
+        }
+    }
 }
