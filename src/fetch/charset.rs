@@ -138,6 +138,23 @@ fn utf16_pattern(bytes: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
+/// UTF-16 byte order from the NUL positions in the first bytes: ASCII
+/// characters are `c 0` in LE and `0 c` in BE. `None` without NULs.
+fn utf16_by_nuls(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(64)];
+    let (mut even, mut odd) = (0, 0);
+    for (i, b) in head.iter().enumerate() {
+        if *b == 0 {
+            if i % 2 == 0 { even += 1 } else { odd += 1 }
+        }
+    }
+    match (even, odd) {
+        (0, 0) => None,
+        (e, o) if e > o => Some(UTF_16BE),
+        _ => Some(UTF_16LE),
+    }
+}
+
 fn sniff_with_body<'a>(
     bytes: &'a [u8],
     http_charset: Option<&str>,
@@ -152,16 +169,23 @@ fn sniff_with_body<'a>(
     let valid_utf8 = std::str::from_utf8(bytes).is_ok();
     let has_non_ascii = || !bytes.is_ascii();
 
-    // Declarations in precedence order. A UTF-16 declaration on a body that
-    // is not UTF-16 shaped (we would have caught the pattern above) is a lie:
-    // the body is ASCII-compatible, so ignore it.
+    // Declarations in precedence order. A UTF-16 label is believed only when
+    // the body has NUL bytes (ASCII-compatible XML never does), with the byte
+    // order read from where the NULs sit; otherwise it is a stale label on
+    // an ASCII-compatible body and is ignored.
     let declared: Vec<&'static Encoding> = [
         http_charset.and_then(|c| label_to_encoding(c.trim().as_bytes())),
         xml_declared(bytes),
     ]
     .into_iter()
     .flatten()
-    .filter(|e| !is_utf16(e))
+    .filter_map(|e| {
+        if is_utf16(e) {
+            utf16_by_nuls(bytes)
+        } else {
+            Some(e)
+        }
+    })
     .collect();
 
     if let Some(&first) = declared.first() {
@@ -436,6 +460,25 @@ mod tests {
             let out = decode(&encode(UTF_16BE, &xml), None);
             assert!(out.contains("Grüße"), "{out:?}");
         }
+    }
+
+    #[test]
+    fn utf16_declared_in_http_without_bom_or_pattern() {
+        // Leading whitespace defeats the `<` pattern; the label plus NULs decide.
+        let xml = format!("\n {}", rss(None, "Grüße"));
+        for (encoding, label) in [
+            (UTF_16LE, "utf-16le"),
+            (UTF_16BE, "UTF-16BE"),
+            (UTF_16LE, "utf-16"),
+        ] {
+            let out = decode(&encode(encoding, &xml), Some(label));
+            assert!(out.contains("Grüße"), "{label}: {out:?}");
+        }
+        let out = decode(&encode(UTF_16BE, &xml), Some("utf-16"));
+        assert!(
+            out.contains("Grüße"),
+            "BE under a plain utf-16 label: {out:?}"
+        );
     }
 
     #[test]
