@@ -264,6 +264,7 @@ impl Fetcher {
 
     /// Fetches a feed source: an http(s) URL, a file:// URL or a local path.
     pub async fn fetch(&self, source: &str, validators: &Validators) -> Outcome {
+        let source = source.trim();
         let span = tracing::debug_span!("fetch", source = %source);
         let work = async {
             let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
@@ -716,11 +717,11 @@ fn classify_reqwest(e: &reqwest::Error, url: &Url, http_status: Option<u16>) -> 
     let mut tls = false;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(b) = s.downcast_ref::<guard::Blocked>() {
-            blocked = Some(b.to_string());
-        }
-        if s.downcast_ref::<rustls::Error>().is_some() {
+        if find_in::<rustls::Error>(s).is_some() {
             tls = true;
+        }
+        if let Some(b) = find_in::<guard::Blocked>(s) {
+            blocked = Some(b.to_string());
         }
         let text = s.to_string();
         if parts.last() != Some(&text) {
@@ -747,4 +748,19 @@ fn classify_reqwest(e: &reqwest::Error, url: &Url, http_status: Option<u16>) -> 
         ErrorClass::Connect
     };
     failed(class, format!("{url}: {chain}"), http_status)
+}
+
+/// Finds a `T` in `e`, looking through (nested) io::Error payloads, which
+/// std hides from `source()` and which carry rustls and resolver errors.
+fn find_in<'a, T: std::error::Error + 'static>(
+    mut e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    for _ in 0..8 {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        e = inner;
+    }
+    None
 }

@@ -1062,3 +1062,20 @@ async fn memory_probe_huge_body() {
     println!("huge body: {out:?}");
     expect_failed(out, ErrorClass::TooLarge);
 }
+
+#[tokio::test]
+async fn tls_handshake_failure_is_tls_error() {
+    // A plain-HTTP server spoken to over https: the handshake cannot succeed.
+    let server = MockServer::start().await;
+    let port = server.address().port();
+    let msg = expect_failed(
+        fetcher(&local_config())
+            .fetch(
+                &format!("https://127.0.0.1:{port}/feed"),
+                &Validators::default(),
+            )
+            .await,
+        ErrorClass::Tls,
+    );
+    assert!(msg.contains("127.0.0.1"), "{msg}");
+}
