@@ -270,6 +270,12 @@ impl Fetcher {
             let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
             if lower.starts_with("http://") || lower.starts_with("https://") {
                 self.fetch_http(source, validators).await
+            } else if source.contains("://") && !lower.starts_with("file://") {
+                failed(
+                    ErrorClass::InvalidUrl,
+                    format!("unsupported URL scheme in {source}: use http, https or file"),
+                    None,
+                )
             } else {
                 self.fetch_file(source).await
             }

@@ -22,6 +22,9 @@ pub const DEFAULT_HOST_BACKOFF: Duration = Duration::from_secs(60);
 /// for good within one process.
 pub const MAX_HOST_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
+/// Host-table size past which idle hosts are forgotten.
+const PRUNE_AT: usize = 4096;
+
 struct HostState {
     permits: Arc<Semaphore>,
     next_start: Instant,
@@ -63,6 +66,16 @@ impl Politeness {
         // A poisoned lock only means another fetch panicked mid-bookkeeping;
         // the map is still usable, and fetch must never panic itself.
         let mut map = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= PRUNE_AT && !map.contains_key(host) {
+            // Forget idle hosts so a daemon polling many hosts does not grow
+            // the table forever. Runs rarely: only past PRUNE_AT entries.
+            let now = Instant::now();
+            map.retain(|_, s| {
+                s.permits.available_permits() < self.per_host
+                    || s.next_start > now
+                    || s.not_before.is_some_and(|(t, _)| t > now)
+            });
+        }
         let state = map.entry(host.to_owned()).or_insert_with(|| HostState {
             permits: Arc::new(Semaphore::new(self.per_host)),
             next_start: Instant::now(),

@@ -731,6 +731,11 @@ async fn local_files_and_their_size_limit() {
         .await,
         ErrorClass::Io,
     );
+    expect_failed(
+        f.fetch("ftp://127.0.0.1/feed.xml", &Validators::default())
+            .await,
+        ErrorClass::InvalidUrl,
+    );
 }
 
 // ---------------------------------------------------------------- SSRF guard
