@@ -260,6 +260,28 @@ mod tests {
     }
 
     #[test]
+    fn brotli_hand_built_stream() {
+        // No brotli encoder in the tree, so a stream is built by hand: an
+        // uncompressed meta-block holding "hello" (window bits 16, MLEN-1 = 4,
+        // ISUNCOMPRESSED) followed by an empty last meta-block.
+        let mut wire = vec![0x40, 0x00, 0x10];
+        wire.extend_from_slice(b"hello");
+        wire.push(0x03);
+        assert_eq!(
+            decode_in_chunks(Some("br"), &wire, 1 << 20).unwrap(),
+            b"hello"
+        );
+        match decode_in_chunks(Some("br"), &wire, 3) {
+            Err(DecodeError::TooLarge(3)) => {}
+            other => panic!("expected TooLarge, got {:?}", other.map(|v| v.len())),
+        }
+        assert!(matches!(
+            decode_in_chunks(Some("br"), &[0xff, 0xff, 0xff, 0xff], 1 << 20),
+            Err(DecodeError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn bomb_stops_at_cap() {
         let bomb = gzip(&vec![0u8; 8 << 20]);
         assert!(bomb.len() < 64 << 10);

@@ -1084,3 +1084,43 @@ async fn tls_handshake_failure_is_tls_error() {
     );
     assert!(msg.contains("127.0.0.1"), "{msg}");
 }
+
+#[tokio::test]
+async fn brotli_and_deflate_bodies_decode() {
+    // Hand-built brotli: one uncompressed meta-block, then an empty last one.
+    let text = "<rss version=\"2.0\"><channel><title>Quay</title></channel></rss>";
+    let mlen = (text.len() - 1) as u32;
+    let header = (mlen << 4) | (1 << 20);
+    let mut br = vec![header as u8, (header >> 8) as u8, (header >> 16) as u8];
+    br.extend_from_slice(text.as_bytes());
+    br.push(0x03);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(text.as_bytes()).unwrap();
+    let deflate = z.finish().unwrap();
+
+    let server = MockServer::start().await;
+    Mock::given(path("/br"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "br")
+                .set_body_bytes(br),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/deflate"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-encoding", "deflate")
+                .set_body_bytes(deflate),
+        )
+        .mount(&server)
+        .await;
+    let f = fetcher(&local_config());
+    for p in ["/br", "/deflate"] {
+        let got = expect_fetched(
+            f.fetch(&format!("{}{p}", server.uri()), &Validators::default())
+                .await,
+        );
+        assert_eq!(got.text, text, "{p}");
+    }
+}
