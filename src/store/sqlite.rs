@@ -99,6 +99,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool, path })
     }
 
+    /// The pool, for callers that need SQLite itself (tests, ad-hoc SQL).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+
     /// The database file, None for an in-memory database.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref().map(PathBuf::as_path)
