@@ -11,8 +11,8 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::dedup::{Candidate, Decision, FeedPolicy, KeyStats, Signature, Subject};
 use crate::store::{
-    placeholders, Counts, Feed, FeedFolding, Ingested, NewFeed, NewItem, PollUpdate, Result,
-    Store, StoreError, StorySummary, MAX_CANDIDATES,
+    Counts, Feed, FeedFolding, Ingested, MAX_CANDIDATES, NewFeed, NewItem, PollUpdate, Result,
+    Store, StoreError, StorySummary, placeholders,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -136,7 +136,10 @@ async fn insert_feed(conn: &mut Conn, feed: &NewFeed, now: DateTime<Utc>) -> Res
 
 async fn load_feed_by_url(conn: &mut Conn, url: &str) -> Result<Option<Feed>> {
     let q = format!("SELECT {FEED_COLS} FROM feeds WHERE url = $1");
-    let row = sqlx::query(sql(q)).bind(url).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(sql(q))
+        .bind(url)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(feed_from_row).transpose()
 }
 
@@ -237,7 +240,9 @@ async fn find_candidates(
             placeholders(10, keys.len())
         ));
     }
-    q.push_str(&format!(") ORDER BY i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"));
+    q.push_str(&format!(
+        ") ORDER BY i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"
+    ));
     let mut query = sqlx::query(sql(q))
         .bind(&item.canonical_url)
         .bind(item.signature.content_hash)
@@ -261,7 +266,11 @@ async fn find_candidates(
     // The canonical item of every story touched, even outside the window.
     let mut stories: Vec<i64> = cands
         .iter()
-        .filter(|c| !cands.iter().any(|o| o.story_id == c.story_id && o.is_canonical))
+        .filter(|c| {
+            !cands
+                .iter()
+                .any(|o| o.story_id == c.story_id && o.is_canonical)
+        })
         .map(|c| c.story_id)
         .collect();
     stories.sort_unstable();
@@ -324,12 +333,13 @@ async fn find_candidates(
             stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
         }
     }
-    stats.window_items = sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
-        .bind(ts(lo))
-        .bind(ts(hi))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+    stats.window_items =
+        sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
+            .bind(ts(lo))
+            .bind(ts(hi))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
     Ok((cands, stats))
 }
 
@@ -393,7 +403,10 @@ impl Store for ThisStore {
 
     async fn feed(&self, id: i64) -> Result<Option<Feed>> {
         let q = format!("SELECT {FEED_COLS} FROM feeds WHERE id = $1");
-        let row = sqlx::query(sql(q)).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql(q))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(feed_from_row).transpose()
     }
 
@@ -636,13 +649,12 @@ impl Store for ThisStore {
         let mut tx = begin_write(&self.pool).await?;
         take_locks(&mut tx, &crate::store::fold_lock_keys(feed.feed_id, item)).await?;
 
-        let existing = sqlx::query(
-            "SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2",
-        )
-        .bind(feed.feed_id)
-        .bind(&item.identity)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing =
+            sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
+                .bind(feed.feed_id)
+                .bind(&item.identity)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(row) = existing {
             let item_id: i64 = row.try_get("id")?;
             let rev: i64 = row.try_get("revision_hash")?;
@@ -823,13 +835,15 @@ impl Store for ThisStore {
     }
 
     async fn feed_boilerplate(&self, feed_id: i64) -> Result<Vec<i64>> {
-        sqlx::query("SELECT shape_hash FROM feed_boilerplate WHERE feed_id = $1 ORDER BY shape_hash")
-            .bind(feed_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get("shape_hash")?))
-            .collect()
+        sqlx::query(
+            "SELECT shape_hash FROM feed_boilerplate WHERE feed_id = $1 ORDER BY shape_hash",
+        )
+        .bind(feed_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("shape_hash")?))
+        .collect()
     }
 
     async fn remember_boilerplate(&self, feed_id: i64, shapes: &[i64]) -> Result<()> {

@@ -3,7 +3,6 @@
 //! Schema and migrations: `migrations/{sqlite,postgres}`, never edited once
 //! landed. The schema is a public interface documented in docs/sql.md.
 
-
 use std::future::Future;
 use std::time::Duration;
 
@@ -345,7 +344,6 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
     (dated_at - w, dated_at + w)
 }
 
-
 /// The most candidates one ingest looks at (newest first). The canonical
 /// items of their stories come on top of this.
 pub const MAX_CANDIDATES: usize = 300;
@@ -366,7 +364,10 @@ pub(crate) fn fold_lock_keys(feed_id: i64, item: &NewItem) -> Vec<i64> {
     if let Some(h) = item.signature.content_hash {
         keys.push(hash64(&format!("content:{h}")));
     }
-    for u in [&item.canonical_url, &item.origin_url].into_iter().flatten() {
+    for u in [&item.canonical_url, &item.origin_url]
+        .into_iter()
+        .flatten()
+    {
         keys.push(hash64(&format!("url:{u}")));
     }
     for k in &item.signature.keys {
@@ -449,7 +450,10 @@ mod tests {
 
     #[test]
     fn backend_of_url() {
-        assert_eq!(Backend::of_url("postgres://h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
         assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
         assert_eq!(Backend::of_url("feedfold.db").unwrap(), Backend::Sqlite);
         assert!(Backend::of_url("mysql://h/db").is_err());

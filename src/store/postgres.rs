@@ -9,9 +9,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::SqlSafeStr;
 
 type Db = sqlx::Postgres;
 type ThisStore = PgStore;
@@ -64,9 +64,7 @@ fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<chrono::DateTime<c
     t
 }
 
-async fn begin_write(
-    pool: &sqlx::PgPool,
-) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
+async fn begin_write(pool: &sqlx::PgPool) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
     Ok(pool.begin().await?)
 }
 

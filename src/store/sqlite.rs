@@ -11,9 +11,9 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlSafeStr;
 
 type Db = sqlx::Sqlite;
 type ThisStore = SqliteStore;
@@ -60,7 +60,10 @@ impl SqliteStore {
     /// Opens (creating if missing) a SQLite database. Accepts `sqlite:PATH`,
     /// `sqlite://PATH`, `sqlite::memory:` and a plain file path.
     pub async fn open(url_or_path: &str) -> crate::store::Result<SqliteStore> {
-        let memory = matches!(url_or_path, "sqlite::memory:" | "sqlite://:memory:" | ":memory:");
+        let memory = matches!(
+            url_or_path,
+            "sqlite::memory:" | "sqlite://:memory:" | ":memory:"
+        );
         let opts = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:")?
         } else if url_or_path.starts_with("sqlite:") {
@@ -129,7 +132,10 @@ impl SqliteStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| {
-                StoreError::Locked(format!("cannot create lock file {}: {e}", lock_path.display()))
+                StoreError::Locked(format!(
+                    "cannot create lock file {}: {e}",
+                    lock_path.display()
+                ))
             })?;
         match file.try_lock() {
             Ok(()) => Ok(InstanceLock {

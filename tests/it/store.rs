@@ -23,13 +23,19 @@ trait Raw: Store {
 
 impl Raw for SqliteStore {
     async fn scalar(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.pool()).await.expect(sql)
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .expect(sql)
     }
 }
 
 impl Raw for PgStore {
     async fn scalar(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.pool()).await.expect(sql)
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .expect(sql)
     }
 }
 
@@ -90,7 +96,10 @@ async fn add<S: Store>(s: &S, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
         let f = s
-            .add_feed(&new_feed(&format!("https://feed{i}.example/rss"), &format!("Feed {i}")))
+            .add_feed(&new_feed(
+                &format!("https://feed{i}.example/rss"),
+                &format!("Feed {i}"),
+            ))
             .await
             .expect("add feed");
         ids.push(f.id);
@@ -115,12 +124,19 @@ fn fold_into(c: &Candidate, becomes_canonical: bool) -> Decision {
 }
 
 fn fold_first(c: &[Candidate], _: &KeyStats) -> Decision {
-    c.first().map_or(Decision::NewStory, |c| fold_into(c, false))
+    c.first()
+        .map_or(Decision::NewStory, |c| fold_into(c, false))
 }
 
 async fn ingest_new<S: Store>(s: &S, feed: i64, it: &NewItem) -> (i64, i64) {
-    match s.ingest_item(folding(feed), it, WINDOW, new_story).await.expect("ingest") {
-        Ingested::New { item_id, story_id, .. } => (item_id, story_id),
+    match s
+        .ingest_item(folding(feed), it, WINDOW, new_story)
+        .await
+        .expect("ingest")
+    {
+        Ingested::New {
+            item_id, story_id, ..
+        } => (item_id, story_id),
         other => panic!("expected a new item, got {other:?}"),
     }
 }
@@ -128,10 +144,15 @@ async fn ingest_new<S: Store>(s: &S, feed: i64, it: &NewItem) -> (i64, i64) {
 /// Ingests `it` as a new story and returns the candidate item ids it saw.
 async fn seen_by<S: Store>(s: &S, feed: i64, it: &NewItem) -> Vec<i64> {
     let mut seen = Vec::new();
-    s.ingest_item(folding(feed), it, WINDOW, |c: &[Candidate], _: &KeyStats| {
-        seen = c.iter().map(|c| c.item_id).collect();
-        Decision::NewStory
-    })
+    s.ingest_item(
+        folding(feed),
+        it,
+        WINDOW,
+        |c: &[Candidate], _: &KeyStats| {
+            seen = c.iter().map(|c| c.item_id).collect();
+            Decision::NewStory
+        },
+    )
     .await
     .expect("ingest");
     seen
@@ -173,7 +194,10 @@ async fn migrate_is_idempotent_and_ready<S: Store>(s: S) {
 }
 
 async fn feeds_add_ensure_list_enable_remove<S: Store>(s: S) {
-    let a = s.add_feed(&new_feed("https://a.example/feed", "A")).await.unwrap();
+    let a = s
+        .add_feed(&new_feed("https://a.example/feed", "A"))
+        .await
+        .unwrap();
     assert_eq!(a.title.as_deref(), Some("A"));
     assert!(a.enabled);
     assert_eq!(a.error_count, 0);
@@ -181,10 +205,17 @@ async fn feeds_add_ensure_list_enable_remove<S: Store>(s: S) {
         s.add_feed(&new_feed("https://a.example/feed", "again")).await,
         Err(StoreError::FeedExists(u)) if u == "https://a.example/feed"
     ));
-    let (same, created) = s.ensure_feed(&new_feed("https://a.example/feed", "x")).await.unwrap();
+    let (same, created) = s
+        .ensure_feed(&new_feed("https://a.example/feed", "x"))
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(same.id, a.id);
-    assert_eq!(same.title.as_deref(), Some("A"), "ensure does not overwrite");
+    assert_eq!(
+        same.title.as_deref(),
+        Some("A"),
+        "ensure does not overwrite"
+    );
     let (b, created) = s
         .ensure_feed(&NewFeed {
             url: "https://b.example/feed".into(),
@@ -201,12 +232,31 @@ async fn feeds_add_ensure_list_enable_remove<S: Store>(s: S) {
     assert_eq!(b.languages.as_deref(), Some("en,de"));
 
     let all = s.feeds().await.unwrap();
-    assert_eq!(all.iter().map(|f| f.id).collect::<Vec<_>>(), vec![a.id, b.id]);
+    assert_eq!(
+        all.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
     assert_eq!(s.feed(b.id).await.unwrap().unwrap(), b);
-    assert_eq!(s.feed_by_url("https://a.example/feed").await.unwrap().unwrap().id, a.id);
-    assert!(s.feed_by_url("https://none.example/").await.unwrap().is_none());
+    assert_eq!(
+        s.feed_by_url("https://a.example/feed")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert!(
+        s.feed_by_url("https://none.example/")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    assert!(s.set_feed_enabled(a.id, false, Some("410 Gone")).await.unwrap());
+    assert!(
+        s.set_feed_enabled(a.id, false, Some("410 Gone"))
+            .await
+            .unwrap()
+    );
     let off = s.feed(a.id).await.unwrap().unwrap();
     assert!(!off.enabled);
     assert_eq!(off.disabled_reason.as_deref(), Some("410 Gone"));
@@ -234,7 +284,10 @@ async fn record_poll_tracks_success_failure_disable_and_moves<S: Store + Raw>(s:
     let next = at(24);
 
     let mut ok = poll(true, next);
-    ok.validators = Some((Some("\"v1\"".into()), Some("Mon, 02 Mar 2026 09:00:00 GMT".into())));
+    ok.validators = Some((
+        Some("\"v1\"".into()),
+        Some("Mon, 02 Mar 2026 09:00:00 GMT".into()),
+    ));
     ok.title = Some("Renamed".into());
     ok.poll_interval_secs = Some(900);
     s.record_poll(f, &ok).await.unwrap();
@@ -255,10 +308,21 @@ async fn record_poll_tracks_success_failure_disable_and_moves<S: Store + Raw>(s:
     s.record_poll(f, &second).await.unwrap();
     let feed = s.feed(f).await.unwrap().unwrap();
     assert_eq!(feed.error_count, 2);
-    assert_eq!(feed.failing_since.map(|t| t.timestamp_micros()), Some(first_fail.started_at.timestamp_micros()));
+    assert_eq!(
+        feed.failing_since.map(|t| t.timestamp_micros()),
+        Some(first_fail.started_at.timestamp_micros())
+    );
     assert_eq!(feed.last_error.as_deref(), Some("server error"));
-    assert_eq!(feed.etag.as_deref(), Some("\"v1\""), "validators kept when not given");
-    assert_eq!(feed.title.as_deref(), Some("Renamed"), "title kept when not given");
+    assert_eq!(
+        feed.etag.as_deref(),
+        Some("\"v1\""),
+        "validators kept when not given"
+    );
+    assert_eq!(
+        feed.title.as_deref(),
+        Some("Renamed"),
+        "title kept when not given"
+    );
     assert_eq!(s.counts().await.unwrap().feeds_failing, 1);
 
     s.record_poll(f, &poll(true, next)).await.unwrap();
@@ -271,7 +335,10 @@ async fn record_poll_tracks_success_failure_disable_and_moves<S: Store + Raw>(s:
     let mut moved = poll(true, next);
     moved.moved_to = Some("https://moved.example/rss".into());
     s.record_poll(f, &moved).await.unwrap();
-    assert_eq!(s.feed(f).await.unwrap().unwrap().url, "https://moved.example/rss");
+    assert_eq!(
+        s.feed(f).await.unwrap().unwrap().url,
+        "https://moved.example/rss"
+    );
     assert_eq!(s.scalar("SELECT count(*) FROM feed_url_history").await, 1);
 
     // A move onto another feed's URL keeps the old URL and says why.
@@ -281,7 +348,12 @@ async fn record_poll_tracks_success_failure_disable_and_moves<S: Store + Raw>(s:
     s.record_poll(f, &clash).await.unwrap();
     let feed = s.feed(f).await.unwrap().unwrap();
     assert_eq!(feed.url, "https://moved.example/rss");
-    assert!(feed.last_error.as_deref().unwrap_or("").contains(&other_url));
+    assert!(
+        feed.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains(&other_url)
+    );
     assert_eq!(s.scalar("SELECT count(*) FROM feed_url_history").await, 1);
 
     let mut gone = poll(false, next);
@@ -293,7 +365,10 @@ async fn record_poll_tracks_success_failure_disable_and_moves<S: Store + Raw>(s:
     assert!(!feed.enabled);
     assert_eq!(feed.disabled_reason.as_deref(), Some("410 Gone"));
 
-    assert!(matches!(s.record_poll(9999, &poll(true, next)).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.record_poll(9999, &poll(true, next)).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
@@ -306,8 +381,18 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
     assert!(a.iter().all(|f| f.lease_owner.as_deref() == Some("A")));
     let b = s.claim_due_feeds("B", now, 10, lease).await.unwrap();
     assert_eq!(b.len(), 1, "only the unleased feed is left");
-    assert!(s.claim_due_feeds("B", now, 10, lease).await.unwrap().is_empty());
-    assert!(s.claim_due_feeds("A", now + chrono::Duration::seconds(30), 10, lease).await.unwrap().is_empty());
+    assert!(
+        s.claim_due_feeds("B", now, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.claim_due_feeds("A", now + chrono::Duration::seconds(30), 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A crashed owner's leases expire and are claimed again.
     let later = now + chrono::Duration::seconds(61);
@@ -315,7 +400,9 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
     assert_eq!(again.len(), 3);
 
     // record_poll clears the lease and moves the feed into the future.
-    s.record_poll(again[0].id, &poll(true, now + chrono::Duration::hours(1))).await.unwrap();
+    s.record_poll(again[0].id, &poll(true, now + chrono::Duration::hours(1)))
+        .await
+        .unwrap();
     let polled = s.feed(again[0].id).await.unwrap().unwrap();
     assert_eq!(polled.lease_owner, None);
     assert_eq!(polled.lease_expires_at, None);
@@ -331,7 +418,12 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
     for id in &ids {
         s.set_feed_enabled(*id, false, Some("test")).await.unwrap();
     }
-    assert!(s.claim_due_feeds("E", later, 10, lease).await.unwrap().is_empty());
+    assert!(
+        s.claim_due_feeds("E", later, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s.next_due_at().await.unwrap(), None);
     s.set_feed_enabled(ids[1], true, None).await.unwrap();
     assert!(s.next_due_at().await.unwrap().is_some());
@@ -339,13 +431,22 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
 
 async fn ingest_new_unchanged_updated<S: Store>(s: S) {
     let f = add(&s, 1).await[0];
-    let mut it = item("guid-1", "Harbour cranes idle as dock workers strike for a third day", at(0));
+    let mut it = item(
+        "guid-1",
+        "Harbour cranes idle as dock workers strike for a third day",
+        at(0),
+    );
     it.signature.keys = vec![11, 12];
     let (id, story) = ingest_new(&s, f, &it).await;
 
-    let again = s.ingest_item(folding(f), &it, WINDOW, |_: &[Candidate], _: &KeyStats| -> Decision {
-        panic!("decide must not run for a known item")
-    });
+    let again = s.ingest_item(
+        folding(f),
+        &it,
+        WINDOW,
+        |_: &[Candidate], _: &KeyStats| -> Decision {
+            panic!("decide must not run for a known item")
+        },
+    );
     assert_eq!(again.await.unwrap(), Ingested::Unchanged { item_id: id });
 
     let mut edited = it.clone();
@@ -353,7 +454,9 @@ async fn ingest_new_unchanged_updated<S: Store>(s: S) {
     edited.revision_hash = hash64(&edited.content_text);
     edited.signature.keys = vec![13];
     assert_eq!(
-        s.ingest_item(folding(f), &edited, WINDOW, new_story).await.unwrap(),
+        s.ingest_item(folding(f), &edited, WINDOW, new_story)
+            .await
+            .unwrap(),
         Ingested::Updated { item_id: id }
     );
     let c = s.counts().await.unwrap();
@@ -368,11 +471,20 @@ async fn ingest_new_unchanged_updated<S: Store>(s: S) {
     probe.signature.keys = vec![11, 13];
     let mut stats = KeyStats::default();
     let mut keys_of_edited = Vec::new();
-    s.ingest_item(folding(f), &probe, WINDOW, |c: &[Candidate], k: &KeyStats| {
-        stats = k.clone();
-        keys_of_edited = c.iter().find(|c| c.item_id == id).map(|c| c.item.signature.keys.clone()).unwrap_or_default();
-        Decision::NewStory
-    })
+    s.ingest_item(
+        folding(f),
+        &probe,
+        WINDOW,
+        |c: &[Candidate], k: &KeyStats| {
+            stats = k.clone();
+            keys_of_edited = c
+                .iter()
+                .find(|c| c.item_id == id)
+                .map(|c| c.item.signature.keys.clone())
+                .unwrap_or_default();
+            Decision::NewStory
+        },
+    )
     .await
     .unwrap();
     assert_eq!(stats.counts.get(&11), None);
@@ -389,10 +501,15 @@ async fn fold_updates_story_and_canonical<S: Store + Raw>(s: S) {
     let copy = item("copy-1", text, at(3));
     let mut saw = Vec::new();
     let got = s
-        .ingest_item(folding(ids[1]), &copy, WINDOW, |c: &[Candidate], _: &KeyStats| {
-            saw = c.to_vec();
-            fold_first(c, &KeyStats::default())
-        })
+        .ingest_item(
+            folding(ids[1]),
+            &copy,
+            WINDOW,
+            |c: &[Candidate], _: &KeyStats| {
+                saw = c.to_vec();
+                fold_first(c, &KeyStats::default())
+            },
+        )
         .await
         .unwrap();
     assert_eq!(saw.len(), 1);
@@ -402,42 +519,77 @@ async fn fold_updates_story_and_canonical<S: Store + Raw>(s: S) {
     assert_eq!(saw[0].item.feed_id, ids[0]);
     assert_eq!(saw[0].item.content_text, text);
     assert_eq!(saw[0].item.signature, first.signature);
-    let Ingested::New { story_id, fold: Some(fold), item_id: copy_id } = got else {
+    let Ingested::New {
+        story_id,
+        fold: Some(fold),
+        item_id: copy_id,
+    } = got
+    else {
         panic!("expected a fold, got {got:?}");
     };
     assert_eq!(story_id, story);
     assert_eq!(fold.matched_item_id, first_id);
     let c = s.counts().await.unwrap();
     assert_eq!((c.items, c.stories, c.folds), (2, 1, 1));
-    assert_eq!(s.scalar("SELECT count(*) FROM folds WHERE method = 'content-hash' AND distance = 0").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM folds WHERE method = 'content-hash' AND distance = 0")
+            .await,
+        1
+    );
 
     // The true original arrives late, earlier-dated: it becomes canonical.
     let mut original = item("orig-1", text, at(0));
     original.title = Some("Rates held, one cut signalled".into());
     let mut saw = Vec::new();
     let got = s
-        .ingest_item(folding(ids[2]), &original, WINDOW, |c: &[Candidate], _: &KeyStats| {
-            saw = c.to_vec();
-            let canon = c.iter().find(|c| c.is_canonical).expect("canonical candidate");
-            fold_into(canon, true)
-        })
+        .ingest_item(
+            folding(ids[2]),
+            &original,
+            WINDOW,
+            |c: &[Candidate], _: &KeyStats| {
+                saw = c.to_vec();
+                let canon = c
+                    .iter()
+                    .find(|c| c.is_canonical)
+                    .expect("canonical candidate");
+                fold_into(canon, true)
+            },
+        )
         .await
         .unwrap();
     assert_eq!(saw.len(), 2);
-    let copy_cand = saw.iter().find(|c| c.item_id == copy_id).expect("copy is a candidate");
+    let copy_cand = saw
+        .iter()
+        .find(|c| c.item_id == copy_id)
+        .expect("copy is a candidate");
     assert_eq!(copy_cand.fold_method.as_deref(), Some("content-hash"));
     assert!(!copy_cand.is_canonical);
-    let Ingested::New { item_id: orig_id, .. } = got else { panic!("{got:?}") };
+    let Ingested::New {
+        item_id: orig_id, ..
+    } = got
+    else {
+        panic!("{got:?}")
+    };
 
     let top = s.newest_stories(None, 10).await.unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(top[0].copies, 3);
-    assert_eq!(top[0].title.as_deref(), Some("Rates held, one cut signalled"));
+    assert_eq!(
+        top[0].title.as_deref(),
+        Some("Rates held, one cut signalled")
+    );
     assert_eq!(top[0].url.as_deref(), Some("https://news.example/orig-1"));
     assert_eq!(top[0].first_published_at, Some(at(0)));
     assert_eq!(top[0].feeds, vec!["Feed 0", "Feed 1", "Feed 2"]);
-    assert_eq!(s.scalar("SELECT canonical_item_id FROM stories").await, orig_id);
-    assert_eq!(s.scalar("SELECT count(*) FROM story_copies WHERE is_canonical").await, 1);
+    assert_eq!(
+        s.scalar("SELECT canonical_item_id FROM stories").await,
+        orig_id
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM story_copies WHERE is_canonical")
+            .await,
+        1
+    );
     assert!(s.newest_stories(Some(at(1)), 10).await.unwrap().is_empty());
     assert_eq!(s.newest_stories(Some(at(0)), 10).await.unwrap().len(), 1);
 }
@@ -489,7 +641,10 @@ async fn candidates_come_from_every_signal_within_the_window<S: Store>(s: S) {
 
     for (signal, p) in &probes {
         let seen = seen_by(&s, f[1], p).await;
-        assert!(seen.contains(&base_id), "{signal}: base not found among {seen:?}");
+        assert!(
+            seen.contains(&base_id),
+            "{signal}: base not found among {seen:?}"
+        );
     }
 
     // Nothing shared: base is not a candidate.
@@ -515,25 +670,44 @@ async fn story_canonical_is_a_candidate_even_outside_the_window<S: Store>(s: S) 
     let mut copy = item("copy", "original report on river flooding", at(24 * 10));
     copy.signature.simhash = 0x0505_0606_0707_0808;
     copy.signature.keys = vec![77];
-    let got = s.ingest_item(folding(f[1]), &copy, WINDOW, fold_first).await.unwrap();
-    let Ingested::New { item_id: copy_id, .. } = got else { panic!("{got:?}") };
+    let got = s
+        .ingest_item(folding(f[1]), &copy, WINDOW, fold_first)
+        .await
+        .unwrap();
+    let Ingested::New {
+        item_id: copy_id, ..
+    } = got
+    else {
+        panic!("{got:?}")
+    };
 
     // Matches only the copy (key 77), 20 days after the original.
     let mut late = item("late", "a later follow-up", at(24 * 20));
     late.signature.simhash = 0x0909_0a0a_0b0b_0c0c;
     late.signature.keys = vec![77];
     let mut saw = Vec::new();
-    s.ingest_item(folding(f[2]), &late, WINDOW, |c: &[Candidate], _: &KeyStats| {
-        saw = c.to_vec();
-        Decision::NewStory
-    })
+    s.ingest_item(
+        folding(f[2]),
+        &late,
+        WINDOW,
+        |c: &[Candidate], _: &KeyStats| {
+            saw = c.to_vec();
+            Decision::NewStory
+        },
+    )
     .await
     .unwrap();
     assert_eq!(saw.len(), 2, "{saw:?}");
-    let canon = saw.iter().find(|c| c.item_id == orig_id).expect("canonical included");
+    let canon = saw
+        .iter()
+        .find(|c| c.item_id == orig_id)
+        .expect("canonical included");
     assert!(canon.is_canonical);
     assert_eq!(canon.story_id, story);
-    let c = saw.iter().find(|c| c.item_id == copy_id).expect("copy found");
+    let c = saw
+        .iter()
+        .find(|c| c.item_id == copy_id)
+        .expect("copy found");
     assert_eq!(c.item.signature.keys, vec![77]);
     assert_eq!(c.fold_method.as_deref(), Some("content-hash"));
 }
@@ -550,13 +724,22 @@ async fn key_stats_count_keys_in_the_window<S: Store>(s: S) {
     probe.signature.simhash = 0x7777_6666_5555_4444;
     probe.signature.keys = vec![42, 101, 555];
     let mut stats = KeyStats::default();
-    s.ingest_item(folding(f), &probe, WINDOW, |_: &[Candidate], k: &KeyStats| {
-        stats = k.clone();
-        Decision::NewStory
-    })
+    s.ingest_item(
+        folding(f),
+        &probe,
+        WINDOW,
+        |_: &[Candidate], k: &KeyStats| {
+            stats = k.clone();
+            Decision::NewStory
+        },
+    )
     .await
     .unwrap();
-    assert_eq!(stats.counts.get(&42), Some(&3), "the item 30 days out is not counted");
+    assert_eq!(
+        stats.counts.get(&42),
+        Some(&3),
+        "the item 30 days out is not counted"
+    );
     assert_eq!(stats.counts.get(&101), Some(&1));
     assert_eq!(stats.counts.get(&555).copied().unwrap_or(0), 0);
     assert_eq!(stats.window_items, 3);
@@ -567,13 +750,17 @@ async fn unfold_splits_and_vetoes<S: Store + Raw>(s: S) {
     let text = "A ferry ran aground near the harbour entrance with no injuries reported";
     let (a, story) = ingest_new(&s, f[0], &item("a", text, at(0))).await;
     let b_item = item("b", text, at(1));
-    let Ingested::New { item_id: b, .. } =
-        s.ingest_item(folding(f[1]), &b_item, WINDOW, fold_first).await.unwrap()
+    let Ingested::New { item_id: b, .. } = s
+        .ingest_item(folding(f[1]), &b_item, WINDOW, fold_first)
+        .await
+        .unwrap()
     else {
         panic!("b did not fold")
     };
-    let Ingested::New { item_id: c, .. } =
-        s.ingest_item(folding(f[2]), &item("c", text, at(2)), WINDOW, fold_first).await.unwrap()
+    let Ingested::New { item_id: c, .. } = s
+        .ingest_item(folding(f[2]), &item("c", text, at(2)), WINDOW, fold_first)
+        .await
+        .unwrap()
     else {
         panic!("c did not fold")
     };
@@ -602,15 +789,20 @@ async fn unfold_splits_and_vetoes<S: Store + Raw>(s: S) {
     assert_eq!(old.first_published_at, Some(at(2)));
     assert!(top.iter().any(|t| t.story_id == split_a && t.copies == 1));
     let _ = c;
-    assert!(matches!(s.unfold(424242).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.unfold(424242).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn remove_feed_repairs_stories<S: Store + Raw>(s: S) {
     let f = add(&s, 3).await;
     let text = "Wildfire forces evacuation of two hill villages overnight";
     let (a, story) = ingest_new(&s, f[0], &item("a", text, at(0))).await;
-    let Ingested::New { item_id: b, .. } =
-        s.ingest_item(folding(f[1]), &item("b", text, at(1)), WINDOW, fold_first).await.unwrap()
+    let Ingested::New { item_id: b, .. } = s
+        .ingest_item(folding(f[1]), &item("b", text, at(1)), WINDOW, fold_first)
+        .await
+        .unwrap()
     else {
         panic!("no fold")
     };
@@ -621,12 +813,23 @@ async fn remove_feed_repairs_stories<S: Store + Raw>(s: S) {
     let c = s.counts().await.unwrap();
     assert_eq!((c.feeds, c.items, c.stories, c.folds), (2, 2, 2, 1));
     let top = s.newest_stories(None, 10).await.unwrap();
-    let st = top.iter().find(|t| t.story_id == story).expect("story survives");
+    let st = top
+        .iter()
+        .find(|t| t.story_id == story)
+        .expect("story survives");
     assert_eq!(st.copies, 1);
     assert_eq!(st.url.as_deref(), Some("https://news.example/b"));
     assert_eq!(st.feeds, vec!["Feed 1"]);
-    assert_eq!(s.scalar("SELECT count(*) FROM folds WHERE matched_item_id IS NULL").await, 1);
-    assert_eq!(s.scalar("SELECT canonical_item_id FROM stories WHERE id IN (SELECT story_id FROM folds)").await, b);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM folds WHERE matched_item_id IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT canonical_item_id FROM stories WHERE id IN (SELECT story_id FROM folds)")
+            .await,
+        b
+    );
 
     assert!(s.remove_feed(f[1]).await.unwrap());
     let c = s.counts().await.unwrap();
@@ -689,7 +892,9 @@ async fn sqlite_refuses_a_second_instance() {
         other => panic!("second instance was not refused: {other:?}"),
     }
     drop(lock);
-    let _again = other.lock_instance().expect("lock is free after the first instance stops");
+    let _again = other
+        .lock_instance()
+        .expect("lock is free after the first instance stops");
 }
 
 #[tokio::test]
@@ -706,7 +911,10 @@ async fn open_dispatches_on_the_url() {
         };
         s.migrate().await.expect(&url);
         s.ready().await.expect(&url);
-        let f = s.add_feed(&new_feed("https://x.example/", "X")).await.unwrap();
+        let f = s
+            .add_feed(&new_feed("https://x.example/", "X"))
+            .await
+            .unwrap();
         assert_eq!(s.feeds().await.unwrap()[0].id, f.id, "{url}");
     }
     assert!(dir.path().join("a.db").exists());
@@ -721,27 +929,36 @@ async fn open_dispatches_on_the_url() {
 #[tokio::test]
 async fn sqlite_not_ready_before_migrate_and_full_text_search_works() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path().join("x.db").to_str().unwrap()).await.unwrap();
+    let s = SqliteStore::open(dir.path().join("x.db").to_str().unwrap())
+        .await
+        .unwrap();
     assert!(s.ready().await.is_err());
     s.migrate().await.unwrap();
     s.ready().await.unwrap();
-    let f = s.add_feed(&new_feed("https://x.example/", "X")).await.unwrap();
-    let mut it = item("fts", "Glaciers retreat faster than forecast", at(0));
-    ingest_new(&s, f.id, &it).await;
-    let hits: i64 = sqlx::query_scalar("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'glaciers'")
-        .fetch_one(s.pool())
+    let f = s
+        .add_feed(&new_feed("https://x.example/", "X"))
         .await
         .unwrap();
-    assert_eq!(hits, 1);
-    it.content_text = "Sea ice recovers slightly".into();
-    it.revision_hash += 1;
-    s.ingest_item(folding(f.id), &it, WINDOW, new_story).await.unwrap();
-    for (q, n) in [("glaciers", 0_i64), ("sea", 1)] {
-        let hits: i64 = sqlx::query_scalar("SELECT count(*) FROM items_fts WHERE items_fts MATCH $1")
-            .bind(q)
+    let mut it = item("fts", "Glaciers retreat faster than forecast", at(0));
+    ingest_new(&s, f.id, &it).await;
+    let hits: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'glaciers'")
             .fetch_one(s.pool())
             .await
             .unwrap();
+    assert_eq!(hits, 1);
+    it.content_text = "Sea ice recovers slightly".into();
+    it.revision_hash += 1;
+    s.ingest_item(folding(f.id), &it, WINDOW, new_story)
+        .await
+        .unwrap();
+    for (q, n) in [("glaciers", 0_i64), ("sea", 1)] {
+        let hits: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM items_fts WHERE items_fts MATCH $1")
+                .bind(q)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
         assert_eq!(hits, n, "{q}");
     }
 }
@@ -749,20 +966,35 @@ async fn sqlite_not_ready_before_migrate_and_full_text_search_works() {
 #[tokio::test]
 async fn postgres_notifies_new_stories_and_copies() {
     with_pg(|s: PgStore| async move {
-        let mut listener = sqlx::postgres::PgListener::connect_with(s.pool()).await.unwrap();
-        listener.listen_all(["feedfold_stories", "feedfold_copies"]).await.unwrap();
+        let mut listener = sqlx::postgres::PgListener::connect_with(s.pool())
+            .await
+            .unwrap();
+        listener
+            .listen_all(["feedfold_stories", "feedfold_copies"])
+            .await
+            .unwrap();
         let f = add(&s, 2).await;
         let text = "Rail strike suspended pending a new offer";
         let (_, story) = ingest_new(&s, f[0], &item("n1", text, at(0))).await;
-        s.ingest_item(folding(f[1]), &item("n2", text, at(1)), WINDOW, fold_first).await.unwrap();
-        let first = listener.recv().await.unwrap();
-        assert_eq!((first.channel(), first.payload()), ("feedfold_stories", story.to_string().as_str()));
-        let second = listener.recv().await.unwrap();
-        assert_eq!((second.channel(), second.payload()), ("feedfold_copies", story.to_string().as_str()));
-        let hits: i64 = sqlx::query_scalar("SELECT count(*) FROM items WHERE search @@ to_tsquery('simple', 'strike')")
-            .fetch_one(s.pool())
+        s.ingest_item(folding(f[1]), &item("n2", text, at(1)), WINDOW, fold_first)
             .await
             .unwrap();
+        let first = listener.recv().await.unwrap();
+        assert_eq!(
+            (first.channel(), first.payload()),
+            ("feedfold_stories", story.to_string().as_str())
+        );
+        let second = listener.recv().await.unwrap();
+        assert_eq!(
+            (second.channel(), second.payload()),
+            ("feedfold_copies", story.to_string().as_str())
+        );
+        let hits: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM items WHERE search @@ to_tsquery('simple', 'strike')",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
         assert_eq!(hits, 2);
     })
     .await;

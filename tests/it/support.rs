@@ -130,7 +130,9 @@ where
 
 /// A fixed instant for fixtures: 2026-03-02 09:00 UTC plus `hours`.
 pub fn at(hours: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+        .single()
+        .expect("valid date")
         + chrono::Duration::hours(hours)
 }
 
