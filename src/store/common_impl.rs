@@ -202,20 +202,33 @@ async fn repair_story(conn: &mut Conn, story_id: i64, now: DateTime<Utc>) -> Res
 }
 
 async fn insert_keys(conn: &mut Conn, item_id: i64, item: &NewItem) -> Result<()> {
-    for k in distinct_keys(&item.signature.keys) {
-        sqlx::query("INSERT INTO item_keys (key, item_id, dated_at) VALUES ($1, $2, $3)")
-            .bind(k)
-            .bind(item_id)
-            .bind(ts(item.dated_at))
-            .execute(&mut *conn)
-            .await?;
+    let keys = distinct_keys(&item.signature.keys);
+    if keys.is_empty() {
+        return Ok(());
     }
+    // One statement for all keys: ($1, item, dated), ($2, item, dated), ...
+    let n = keys.len();
+    let values = (1..=n)
+        .map(|i| format!("(${i}, ${}, ${})", n + 1, n + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut q = sqlx::query(sql(format!(
+        "INSERT INTO item_keys (key, item_id, dated_at) VALUES {values}"
+    )));
+    for k in keys {
+        q = q.bind(k);
+    }
+    q.bind(item_id)
+        .bind(ts(item.dated_at))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 /// Candidate search and key statistics for a new item (see `Store::ingest_item`).
 async fn find_candidates(
     conn: &mut Conn,
+    window_counts: &crate::store::WindowCounts,
     item: &NewItem,
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,
@@ -333,13 +346,24 @@ async fn find_candidates(
             stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
         }
     }
-    stats.window_items =
-        sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
-            .bind(ts(lo))
-            .bind(ts(hi))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?;
+    stats.window_items = match window_counts.get(lo, hi) {
+        Some(n) => n,
+        None => {
+            let n = match estimate_window_items(conn, lo, hi).await? {
+                Some(n) if n >= crate::store::EXACT_WINDOW_COUNT_BELOW => n,
+                _ => {
+                    sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
+                        .bind(ts(lo))
+                        .bind(ts(hi))
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("n")?
+                }
+            };
+            window_counts.put(lo, hi, n);
+            n
+        }
+    };
     Ok((cands, stats))
 }
 
@@ -710,7 +734,8 @@ impl Store for ThisStore {
         }
 
         let (lo, hi) = crate::store::window_bounds(item.dated_at, window);
-        let (candidates, stats) = find_candidates(&mut tx, item, lo, hi).await?;
+        let (candidates, stats) =
+            find_candidates(&mut tx, &self.window_counts, item, lo, hi).await?;
         let decision = decide(&candidates, &stats);
         let published = item.published_at.unwrap_or(item.dated_at);
 

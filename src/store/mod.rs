@@ -443,6 +443,23 @@ mod tests {
     }
 
     #[test]
+    fn window_counts_cache_only_big_windows_per_hour_bucket() {
+        let c = WindowCounts::default();
+        let lo = DateTime::parse_from_rfc3339("2026-03-01T10:05:00Z")
+            .unwrap()
+            .to_utc();
+        let hi = lo + chrono::Duration::days(28);
+        c.put(lo, hi, EXACT_WINDOW_COUNT_BELOW - 1);
+        assert_eq!(c.get(lo, hi), None, "small windows stay exact");
+        c.put(lo, hi, 50_000);
+        assert_eq!(c.get(lo, hi), Some(50_000));
+        let m = chrono::Duration::minutes(30);
+        assert_eq!(c.get(lo + m, hi + m), Some(50_000), "same hour");
+        let h = chrono::Duration::hours(1);
+        assert_eq!(c.get(lo + h, hi + h), None, "next hour");
+    }
+
+    #[test]
     fn placeholders_number_from_start() {
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(placeholders(1, 0), "");
@@ -457,5 +474,54 @@ mod tests {
         assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
         assert_eq!(Backend::of_url("feedfold.db").unwrap(), Backend::Sqlite);
         assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+}
+
+/// Hour-bucketed (lo, hi) -> (counted at, items).
+type WindowMap = std::collections::HashMap<(i64, i64), (std::time::Instant, i64)>;
+
+/// Windows holding fewer items than this are counted exactly every time.
+pub(crate) const EXACT_WINDOW_COUNT_BELOW: i64 = 10_000;
+
+/// `KeyStats::window_items` for big windows, reused for a minute per
+/// hour-bucketed window. Counting a 28-day window of a million-item table on
+/// every ingest costs tens of milliseconds, while the rarity it feeds does
+/// not move measurably when the denominator is off by an hour's items out of
+/// 10,000 or more. Small windows are never cached, so they stay exact.
+#[derive(Clone, Default)]
+pub(crate) struct WindowCounts {
+    inner: std::sync::Arc<std::sync::Mutex<WindowMap>>,
+}
+
+impl WindowCounts {
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn key(lo: DateTime<Utc>, hi: DateTime<Utc>) -> (i64, i64) {
+        (
+            lo.timestamp().div_euclid(3600),
+            hi.timestamp().div_euclid(3600),
+        )
+    }
+
+    pub(crate) fn get(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Option<i64> {
+        let map = self.inner.lock().ok()?;
+        map.get(&Self::key(lo, hi))
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, n)| *n)
+    }
+
+    pub(crate) fn put(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, n: i64) {
+        if n < EXACT_WINDOW_COUNT_BELOW {
+            return;
+        }
+        if let Ok(mut map) = self.inner.lock() {
+            if map.len() >= 4096 {
+                map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+                if map.len() >= 4096 {
+                    map.clear();
+                }
+            }
+            map.insert(Self::key(lo, hi), (std::time::Instant::now(), n));
+        }
     }
 }

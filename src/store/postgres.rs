@@ -22,6 +22,7 @@ const BACKEND: &str = "postgres";
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: sqlx::PgPool,
+    window_counts: crate::store::WindowCounts,
 }
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
@@ -47,7 +48,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            window_counts: Default::default(),
+        })
     }
 
     /// The pool, for callers that need PostgreSQL itself (LISTEN, tests).
@@ -95,6 +99,42 @@ async fn notify(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The planner's row estimate for the window, from the `dated_at`
+/// histogram (within a few percent of the count on a million rows, in
+/// about 0.3 ms instead of 10 to 30 ms for counting). The bounds are inlined
+/// so that the estimate always comes from a custom plan: a cached generic
+/// plan would report a default selectivity instead.
+async fn estimate_window_items(
+    conn: &mut sqlx::PgConnection,
+    lo: chrono::DateTime<chrono::Utc>,
+    hi: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<Option<i64>> {
+    use sqlx::Row as _;
+    // Both bounds are formatted by chrono, never taken from input.
+    let q = format!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM items WHERE dated_at BETWEEN '{}' AND '{}'",
+        lo.to_rfc3339(),
+        hi.to_rfc3339()
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(q))
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await?;
+    let plan: serde_json::Value = match row.try_get::<serde_json::Value, _>(0) {
+        Ok(v) => v,
+        Err(_) => match serde_json::from_str(&row.try_get::<String, _>(0)?) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(plan
+        .get(0)
+        .and_then(|p| p.get("Plan"))
+        .and_then(|p| p.get("Plan Rows"))
+        .and_then(|r| r.as_f64())
+        .map(|r| r as i64))
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

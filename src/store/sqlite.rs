@@ -26,6 +26,7 @@ pub struct SqliteStore {
     pub(crate) pool: sqlx::SqlitePool,
     /// The database file; None for an in-memory database.
     path: Option<Arc<PathBuf>>,
+    window_counts: crate::store::WindowCounts,
 }
 
 /// Held by the one daemon that may use a SQLite file; released on drop.
@@ -99,7 +100,11 @@ impl SqliteStore {
                 .connect_with(opts)
                 .await?
         };
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore {
+            pool,
+            path,
+            window_counts: Default::default(),
+        })
     }
 
     /// The pool, for callers that need SQLite itself (tests, ad-hoc SQL).
@@ -183,6 +188,15 @@ async fn notify(
     _story_id: i64,
 ) -> crate::store::Result<()> {
     Ok(())
+}
+
+/// No cheap estimate on SQLite; the window is counted (and cached when big).
+async fn estimate_window_items(
+    _conn: &mut sqlx::SqliteConnection,
+    _lo: chrono::DateTime<chrono::Utc>,
+    _hi: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<Option<i64>> {
+    Ok(None)
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

@@ -1006,3 +1006,106 @@ async fn postgres_unreachable_is_an_error() {
     let r = PgStore::connect("postgres://postgres@127.0.0.1:1/none").await;
     assert!(r.is_err());
 }
+
+/// Fold-path latency with a large PostgreSQL table. A benchmark, not a
+/// check: run it by hand and read the numbers. It loads FF_BENCH_ROWS items
+/// into a fresh database, or uses an already loaded FF_BENCH_URL as is.
+/// `TEST_DATABASE_URL=... FF_BENCH_ROWS=1000000 cargo test --release --test it
+///  store::bench_pg_ingest_latency -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints ingest latency with FF_BENCH_ROWS stored items"]
+async fn bench_pg_ingest_latency() {
+    if let Ok(url) = std::env::var("FF_BENCH_URL") {
+        let s = PgStore::connect(&url).await.expect("FF_BENCH_URL");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        bench_probes(&s, rows).await;
+        return;
+    }
+    with_pg(|s: PgStore| async move {
+        let rows: i64 = std::env::var("FF_BENCH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let t0 = std::time::Instant::now();
+        let mut tx = s.pool().begin().await.unwrap();
+        for q in [
+            "INSERT INTO feeds (url, title) SELECT 'https://bench' || g || '.example/rss', \
+             'Bench ' || g FROM generate_series(1, 100) g",
+            "INSERT INTO stories (id, canonical_item_id, first_published_at, item_count) \
+             SELECT g, g, timestamptz '2026-01-01' + g * interval '31 seconds', 1 \
+             FROM generate_series(1, $1) g",
+            "INSERT INTO items (id, feed_id, identity, url, title, content_text, fetched_at, \
+             dated_at, published_at, story_id, fp_version, simhash, band0, band1, band2, band3, \
+             content_hash, lead_hash, text_len, revision_hash) \
+             SELECT g, 1 + g % 100, 'id' || g, 'https://bench.example/' || g, 'Title ' || g, \
+             repeat('word' || (g % 977) || ' ', 30), d, d, d, g, 1, h, \
+             (h & 65535)::int, ((h >> 16) & 65535)::int, ((h >> 32) & 65535)::int, \
+             ((h >> 48) & 65535)::int, h # 12345, h # 777, 30, h \
+             FROM (SELECT g, timestamptz '2026-01-01' + g * interval '31 seconds' AS d, \
+                   ('x' || md5(g::text))::bit(64)::bigint AS h \
+                   FROM generate_series(1, $1) g) src",
+            "INSERT INTO item_keys (key, item_id, dated_at) SELECT lead_hash, id, dated_at FROM items",
+            "SELECT setval('stories_id_seq', $1)",
+            "SELECT setval('items_id_seq', $1)",
+        ] {
+            let query = sqlx::query(q);
+            let query = if q.contains("$1") { query.bind(rows) } else { query };
+            query.execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        sqlx::query("VACUUM ANALYZE").execute(s.pool()).await.unwrap();
+        println!("loaded {rows} items in {:.1?}", t0.elapsed());
+        bench_probes(&s, rows).await;
+    })
+    .await;
+}
+
+/// 300 new items spread over the loaded period (2026-01-01 + 31 s per row).
+async fn bench_probes(s: &PgStore, rows: i64) {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let span_secs = (rows * 31).max(1);
+    let tag = rand::random::<u32>();
+    let mut lat = Vec::new();
+    let mut candidates = 0usize;
+    for i in 0..300_i64 {
+        let when = start + chrono::Duration::seconds((i * 7919 * 31 * 97) % span_secs);
+        let mut it = item(
+            &format!("probe-{tag}-{i}"),
+            &format!("bench probe {tag} {i}"),
+            when,
+        );
+        it.signature.keys = vec![
+            hash64(&format!("lead {tag} {i}")),
+            hash64(&format!("anchor {i}")),
+        ];
+        let t = std::time::Instant::now();
+        s.ingest_item(
+            folding(1 + i % 100),
+            &it,
+            WINDOW,
+            |c: &[Candidate], _: &KeyStats| {
+                candidates += c.len();
+                Decision::NewStory
+            },
+        )
+        .await
+        .unwrap();
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!(
+        "ingest_item (new item: locks, candidate search, key stats, decide, insert, commit) \
+         over {rows} items: p50 {:.2?} p90 {:.2?} p99 {:.2?} max {:.2?}; mean candidates {:.1}",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        lat[lat.len() - 1],
+        candidates as f64 / lat.len() as f64
+    );
+}
