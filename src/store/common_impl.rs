@@ -234,27 +234,39 @@ async fn find_candidates(
     hi: DateTime<Utc>,
 ) -> Result<(Vec<Candidate>, KeyStats)> {
     let keys = distinct_keys(&item.signature.keys);
-    let bands = item.signature.bands();
+    // A zero simhash means no body features: its bands match nothing
+    // (stored bands are 0..=65535, never -1), and stored zero simhashes are
+    // excluded, so empty bodies do not all pair up with each other.
+    let bands = if item.signature.simhash == 0 {
+        [-1; 4]
+    } else {
+        item.signature.bands()
+    };
     let w = "dated_at BETWEEN $8 AND $9";
+    // Tier 0: exact signals (URL, content hash, origin link); tier 1: bands
+    // and lookup keys. The cap keeps exact matches however many loose ones
+    // there are; inside a tier the newest come first.
     let mut q = format!(
-        "SELECT {CAND_COLS} {CAND_FROM} WHERE i.id IN ( \
-         SELECT id FROM items WHERE canonical_url = $1 AND {w} \
-         UNION SELECT id FROM items WHERE content_hash = $2 AND {w} \
-         UNION SELECT id FROM items WHERE canonical_url = $3 AND {w} \
-         UNION SELECT id FROM items WHERE origin_url = $1 AND {w} \
-         UNION SELECT id FROM items WHERE band0 = $4 AND {w} \
-         UNION SELECT id FROM items WHERE band1 = $5 AND {w} \
-         UNION SELECT id FROM items WHERE band2 = $6 AND {w} \
-         UNION SELECT id FROM items WHERE band3 = $7 AND {w}"
+        "SELECT {CAND_COLS} FROM (SELECT id, min(tier) AS tier FROM ( \
+         SELECT id, 0 AS tier FROM items WHERE canonical_url = $1 AND {w} \
+         UNION ALL SELECT id, 0 FROM items WHERE content_hash = $2 AND {w} \
+         UNION ALL SELECT id, 0 FROM items WHERE canonical_url = $3 AND {w} \
+         UNION ALL SELECT id, 0 FROM items WHERE origin_url = $1 AND {w} \
+         UNION ALL SELECT id, 1 FROM items WHERE band0 = $4 AND simhash <> 0 AND {w} \
+         UNION ALL SELECT id, 1 FROM items WHERE band1 = $5 AND simhash <> 0 AND {w} \
+         UNION ALL SELECT id, 1 FROM items WHERE band2 = $6 AND simhash <> 0 AND {w} \
+         UNION ALL SELECT id, 1 FROM items WHERE band3 = $7 AND simhash <> 0 AND {w}"
     );
     if !keys.is_empty() {
         q.push_str(&format!(
-            " UNION SELECT item_id FROM item_keys WHERE key IN ({}) AND {w}",
+            " UNION ALL SELECT item_id, 1 FROM item_keys WHERE key IN ({}) AND {w}",
             placeholders(10, keys.len())
         ));
     }
     q.push_str(&format!(
-        ") ORDER BY i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"
+        ") u GROUP BY id) m JOIN items i ON i.id = m.id JOIN feeds f ON f.id = i.feed_id \
+         JOIN stories s ON s.id = i.story_id LEFT JOIN folds fo ON fo.item_id = i.id \
+         ORDER BY m.tier, i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"
     ));
     let mut query = sqlx::query(sql(q))
         .bind(&item.canonical_url)

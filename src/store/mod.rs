@@ -344,8 +344,9 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
     (dated_at - w, dated_at + w)
 }
 
-/// The most candidates one ingest looks at (newest first). The canonical
-/// items of their stories come on top of this.
+/// The most candidates one ingest looks at: exact matches (URL, content
+/// hash, origin link) first, then band and key matches, newest first within
+/// each. The canonical items of their stories come on top of this.
 pub const MAX_CANDIDATES: usize = 300;
 
 /// Lock keys for one ingest. Two items that the candidate search could pair
@@ -358,8 +359,11 @@ pub(crate) fn fold_lock_keys(feed_id: i64, item: &NewItem) -> Vec<i64> {
     use crate::fingerprint::hash64;
     let mut keys = Vec::with_capacity(8 + item.signature.keys.len());
     keys.push(hash64(&format!("identity:{feed_id}:{}", item.identity)));
-    for (i, b) in item.signature.bands().iter().enumerate() {
-        keys.push(hash64(&format!("band{i}:{b}")));
+    // A zero simhash (no body) never pairs by band; see the candidate search.
+    if item.signature.simhash != 0 {
+        for (i, b) in item.signature.bands().iter().enumerate() {
+            keys.push(hash64(&format!("band{i}:{b}")));
+        }
     }
     if let Some(h) = item.signature.content_hash {
         keys.push(hash64(&format!("content:{h}")));

@@ -74,6 +74,8 @@ contract!(
     remove_feed_repairs_stories,
     concurrent_copies_fold_into_one_story,
     boilerplate_is_remembered_per_feed,
+    empty_bodies_do_not_pair_by_band,
+    exact_matches_survive_the_candidate_cap,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -872,6 +874,50 @@ async fn boilerplate_is_remembered_per_feed<S: Store>(s: S) {
     s.remember_boilerplate(f[0], &[]).await.unwrap();
     assert_eq!(s.feed_boilerplate(f[0]).await.unwrap(), vec![3, 5]);
     assert!(s.feed_boilerplate(f[1]).await.unwrap().is_empty());
+}
+
+async fn empty_bodies_do_not_pair_by_band<S: Store>(s: S) {
+    let f = add(&s, 2).await;
+    let mut a = item("headline-only-a", "", at(0));
+    a.signature.simhash = 0;
+    let (a_id, _) = ingest_new(&s, f[0], &a).await;
+    let mut b = item("headline-only-b", "", at(1));
+    b.signature.simhash = 0;
+    assert!(!seen_by(&s, f[1], &b).await.contains(&a_id));
+    // A body whose low band happens to be zero does not pull them in either.
+    let mut c = item("body", "a body with text", at(2));
+    c.signature.simhash = 0x1234_5678_9abc_0000;
+    assert!(!seen_by(&s, f[1], &c).await.contains(&a_id));
+    // Their headline key still finds them.
+    let mut d = item("headline-only-d", "", at(3));
+    d.signature.simhash = 0;
+    d.signature.keys = vec![4711];
+    ingest_new(&s, f[0], &d).await;
+    let mut e = item("headline-only-e", "", at(4));
+    e.signature.simhash = 0;
+    e.signature.keys = vec![4711];
+    assert_eq!(seen_by(&s, f[1], &e).await.len(), 1);
+}
+
+async fn exact_matches_survive_the_candidate_cap<S: Store>(s: S) {
+    let f = add(&s, 2).await;
+    let mut old = item("old", "the one real copy", at(0));
+    old.signature.simhash = 0x0101_0101_0101_0101;
+    let (old_id, _) = ingest_new(&s, f[0], &old).await;
+    // More newer band-sharing items than the cap.
+    for i in 0..feedfold::store::MAX_CANDIDATES as i64 + 5 {
+        let mut it = item(&format!("noise-{i}"), &format!("noise {i}"), at(1 + i % 48));
+        it.signature.simhash = 0x0202_0202_0202_0000 | (i & 0xff);
+        ingest_new(&s, f[0], &it).await;
+    }
+    let mut probe = item("probe", "the one real copy", at(50));
+    probe.signature.simhash = 0x0303_0303_0303_0042;
+    let seen = seen_by(&s, f[1], &probe).await;
+    assert!(
+        seen.contains(&old_id),
+        "the content-hash match was cut by the cap"
+    );
+    assert!(seen.len() <= feedfold::store::MAX_CANDIDATES + 1);
 }
 
 // ---------------------------------------------------------------------------
