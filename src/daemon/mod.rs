@@ -159,10 +159,29 @@ pub async fn run_with_listener<S: Store>(
     }
 }
 
-/// How long /healthz tolerates a silent loop: the loop goes round at least
-/// once per tick, so three missed ticks mean it is stuck.
+/// How long /healthz tolerates a silent loop. The loop goes round at least
+/// once per tick, but a database outage legitimately stretches a round to a
+/// pool acquire timeout plus the loop's backoff (up to 30 s); only longer
+/// silence means it is stuck.
 fn stale_after(config: &SchedulerConfig) -> Duration {
-    config.tick * 3 + Duration::from_secs(10)
+    config.tick * 3 + Duration::from_secs(60)
+}
+
+/// Aborts a spawned task when dropped, so that dropping `run` (a test
+/// simulating a crash, or an embedder giving up) stops everything it
+/// started instead of leaving a headless loop polling feeds.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
 }
 
 async fn serve<S: Store>(
@@ -179,11 +198,11 @@ async fn serve<S: Store>(
             info!(addr = ?addr, "serving /healthz, /readyz and /metrics");
             let app = http::router(store.clone(), status.clone(), stale);
             let stop = token.clone();
-            Some(tokio::spawn(async move {
+            Some(AbortOnDrop(tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await
-            }))
+            })))
         }
         None => None,
     };
@@ -192,13 +211,13 @@ async fn serve<S: Store>(
         if !wait_for_database(&store, &token, &status).await? {
             return Ok(());
         }
-        let housekeeping = tokio::spawn(housekeeping(
+        let housekeeping = AbortOnDrop(tokio::spawn(housekeeping(
             store.clone(),
             status.clone(),
             settings.scheduler.tick,
             stale,
             token.clone(),
-        ));
+        )));
         let poll = settings.poll.clone();
         let scheduler = Scheduler::new(
             store.clone(),
@@ -207,10 +226,12 @@ async fn serve<S: Store>(
             settings.max_concurrent,
         )
         .with_status(status.clone());
-        let loop_task = tokio::spawn(scheduler.run(move |feed| poll(feed), token.clone()));
+        let loop_task = AbortOnDrop(tokio::spawn(
+            scheduler.run(move |feed| poll(feed), token.clone()),
+        ));
         systemd::ready();
         info!(owner = %settings.owner, "daemon ready");
-        let summary = match loop_task.await {
+        let summary = match loop_task.join().await {
             Ok(summary) => Some(summary),
             Err(e) => {
                 warn!(error = %e, "scheduler task failed");
@@ -218,7 +239,7 @@ async fn serve<S: Store>(
             }
         };
         token.cancel();
-        let _ = housekeeping.await;
+        let _ = housekeeping.join().await;
         info!(summary = ?summary, "daemon stopped");
         Ok(())
     }
@@ -227,7 +248,7 @@ async fn serve<S: Store>(
     // A failed start must not leave the listener running.
     token.cancel();
     if let Some(server) = server {
-        match server.await {
+        match server.join().await {
             Ok(Err(e)) if result.is_ok() => return Err(DaemonError::Serve(e)),
             Ok(Err(e)) => warn!(error = %e, "HTTP listener failed"),
             _ => {}
@@ -258,6 +279,39 @@ async fn wait_for_database<S: Store>(
         }
         tokio::select! {
             _ = token.cancelled() => return Ok(false),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Opens the database with `connect`, retrying with backoff (and a log line
+/// saying why) while it is unreachable, so that a daemon started before its
+/// database comes up waits instead of crash-looping. None if `shutdown` is
+/// cancelled first; Err for errors that waiting cannot fix.
+pub async fn connect_with_retry<S, F, Fut>(
+    mut connect: F,
+    shutdown: &CancellationToken,
+) -> Result<Option<S>, DaemonError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            r = connect() => r,
+        };
+        match attempt {
+            Ok(store) => return Ok(Some(store)),
+            Err(e) if !retryable(&e) => return Err(e.into()),
+            Err(e) => {
+                warn!(error = %e, retry_in = ?delay, "cannot connect to the database; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(30));
@@ -382,20 +436,24 @@ pub async fn shutdown_signal() {
     });
 }
 
-/// Sets up tracing: human-readable text, or one JSON object per line for log
-/// shippers. `filter` uses the `RUST_LOG` syntax ("info",
-/// "feedfold=debug,sqlx=warn"). A second call keeps the first subscriber.
-pub fn init_logging(json: bool, filter: &str) -> Result<(), DaemonError> {
-    use tracing_subscriber::EnvFilter;
-    let filter_str = if filter.trim().is_empty() {
+/// Parses `RUST_LOG`-style directives; empty means "info".
+fn log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, DaemonError> {
+    let filter = if filter.trim().is_empty() {
         "info"
     } else {
         filter
     };
-    let env_filter = EnvFilter::try_new(filter_str).map_err(|e| DaemonError::LogFilter {
-        filter: filter_str.to_string(),
+    tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| DaemonError::LogFilter {
+        filter: filter.to_string(),
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// Sets up tracing: human-readable text, or one JSON object per line for log
+/// shippers. `filter` uses the `RUST_LOG` syntax ("info",
+/// "feedfold=debug,sqlx=warn"). A second call keeps the first subscriber.
+pub fn init_logging(json: bool, filter: &str) -> Result<(), DaemonError> {
+    let env_filter = log_filter(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr);
@@ -438,10 +496,52 @@ mod tests {
 
     #[test]
     fn log_filters_are_validated() {
-        assert!(init_logging(false, "info,feedfold=debug").is_ok());
+        assert!(log_filter("info,feedfold=debug,sqlx=warn").is_ok());
+        assert!(log_filter("").is_ok());
         assert!(matches!(
-            init_logging(false, "feedfold=loud"),
+            log_filter("feedfold=loud"),
             Err(DaemonError::LogFilter { .. })
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connect_retries_until_the_database_answers() {
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let token = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let got = connect_with_retry(
+            || async {
+                if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+                    Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+                } else {
+                    Ok(42)
+                }
+            },
+            &token,
+        )
+        .await
+        .unwrap();
+        assert_eq!(got, Some(42));
+        assert_eq!(attempts.into_inner(), 4);
+        // Waited 1 + 2 + 4 s between attempts.
+        assert_eq!(started.elapsed().as_secs(), 7);
+
+        let refused: Result<Option<()>, _> = connect_with_retry(
+            || async { Err(StoreError::Locked("feedfold.db is in use by pid 7".into())) },
+            &token,
+        )
+        .await;
+        assert!(matches!(
+            refused,
+            Err(DaemonError::Store(StoreError::Locked(_)))
+        ));
+
+        token.cancel();
+        let cancelled: Result<Option<()>, _> = connect_with_retry(
+            || async { Err(StoreError::Database(sqlx::Error::PoolTimedOut)) },
+            &token,
+        )
+        .await;
+        assert!(matches!(cancelled, Ok(None)));
     }
 }

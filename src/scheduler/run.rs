@@ -12,11 +12,11 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{debug, error, info, warn};
 
 use super::SchedulerConfig;
 use crate::daemon::metrics;
-use crate::store::{Feed, Store, StoreError, redact_url};
+use crate::store::{Feed, Store, StoreError};
 
 /// First wait after a database error in the loop; doubles up to the max.
 const DB_BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -275,9 +275,6 @@ impl<L: Leases> Scheduler<L> {
                             let guard = InFlight(self.status.clone());
                             let poll = poll.clone();
                             let lease = self.config.lease;
-                            // Feed URLs may carry credentials; logs never do.
-                            let span =
-                                info_span!("poll", feed_id = feed.id, url = %redact_url(&feed.url));
                             tasks.spawn(async move {
                                 let _permit = permit;
                                 let _guard = guard;
@@ -292,7 +289,7 @@ impl<L: Leases> Scheduler<L> {
                                     );
                                     metrics::lease_expired();
                                 }
-                            }.instrument(span));
+                            });
                         }
                         if n as i64 == limit {
                             // More may be due; the semaphore paces us.
