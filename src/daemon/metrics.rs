@@ -96,6 +96,20 @@ fn register_all() {
     for state in ["seen", "new", "updated", "folded"] {
         counter!(ITEMS, "state" => state).absolute(0);
     }
+    {
+        use crate::dedup::FoldMethod as M;
+        for method in [
+            M::Url,
+            M::ContentHash,
+            M::Origin,
+            M::Simhash,
+            M::Lead,
+            M::Headline,
+            M::Translation,
+        ] {
+            counter!(FOLDS, "method" => method.as_str()).absolute(0);
+        }
+    }
     counter!(STORIES_CREATED).absolute(0);
     for state in ["total", "failing", "disabled"] {
         gauge!(FEEDS, "state" => state).set(0.0);
@@ -105,8 +119,8 @@ fn register_all() {
     }
     counter!(LEASES_CLAIMED).absolute(0);
     counter!(LEASES_EXPIRED).absolute(0);
-    // Histograms and fold methods have no meaningful zero sample; describing
-    // them makes their HELP line appear with the first observation.
+    // Histograms have no meaningful zero sample; describing them makes their
+    // HELP line appear with the first observation.
     metrics::describe_histogram!(
         POLL_DURATION,
         metrics::Unit::Seconds,
