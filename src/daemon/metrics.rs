@@ -119,20 +119,32 @@ fn register_all() {
     }
     counter!(LEASES_CLAIMED).absolute(0);
     counter!(LEASES_EXPIRED).absolute(0);
-    // Histograms have no meaningful zero sample; describing them makes their
-    // HELP line appear with the first observation.
-    metrics::describe_histogram!(
-        POLL_DURATION,
-        metrics::Unit::Seconds,
-        "Time to poll one feed"
+    // HELP lines; histograms appear with their first observation since they
+    // have no meaningful zero sample.
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(POLLS, "Polls by outcome; failed polls by error class");
+    describe_counter!(HTTP_RESPONSES, "HTTP responses by status class");
+    describe_counter!(
+        FETCHED_BYTES,
+        Unit::Bytes,
+        "Bytes received from feed servers"
     );
-    metrics::describe_histogram!(
+    describe_histogram!(POLL_DURATION, Unit::Seconds, "Time to poll one feed");
+    describe_counter!(ITEMS, "Items by what ingesting them did");
+    describe_counter!(FOLDS, "Items folded into an existing story, by method");
+    describe_counter!(STORIES_CREATED, "New canonical stories");
+    describe_gauge!(FEEDS, "Feeds: total, failing and disabled");
+    describe_histogram!(
         FOLD_DECISION,
-        metrics::Unit::Seconds,
+        Unit::Seconds,
         "Time to decide whether an item folds"
     );
-    metrics::describe_counter!(FOLDS, "Items folded into an existing story, by method");
-    metrics::describe_counter!(POLLS, "Polls by outcome (error polls by error class)");
+    describe_gauge!(DB_CONNECTIONS, "Database pool connections in use and idle");
+    describe_counter!(LEASES_CLAIMED, "Feeds leased by this instance for polling");
+    describe_counter!(
+        LEASES_EXPIRED,
+        "Polls that outlived their lease, so another instance may have polled the feed too"
+    );
 }
 
 /// One finished poll. `outcome` is ok, not_modified, rate_limited, gone, or
@@ -194,4 +206,63 @@ pub fn leases_claimed(n: u64) {
 /// A poll ran past its lease, so another instance may have taken the feed.
 pub fn lease_expired() {
     counter!(LEASES_EXPIRED).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_and_gauge_is_listed_before_any_poll() {
+        assert!(std::ptr::eq(init(), init()), "one recorder per process");
+        let text = render();
+        for name in NAMES {
+            if name == POLL_DURATION || name == FOLD_DECISION {
+                continue;
+            }
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} missing:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("feedfold_folds_total{method=\"origin-link\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn helpers_record_under_the_documented_names() {
+        init();
+        record_poll("timeout", Duration::from_millis(1500));
+        record_http_response(503);
+        record_fold_decision(Duration::from_micros(300));
+        let text = render();
+        assert!(
+            text.contains("feedfold_polls_total{outcome=\"timeout\"} "),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE feedfold_poll_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("feedfold_poll_duration_seconds_bucket{le=\"2.5\"} "),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE feedfold_fold_decision_seconds histogram"),
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("feedfold_http_responses_total{class=\"5xx\"}"))
+            .unwrap_or_default();
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(n >= 1.0, "{line}");
+    }
 }
