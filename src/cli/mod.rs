@@ -10,7 +10,10 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{Config, Env, Flags, LogFormat};
+use crate::daemon;
 use crate::dedup::FeedPolicy;
 use crate::fetch::{Fetcher, Outcome, Validators};
 use crate::refresh::{self, FeedReport};
@@ -168,7 +171,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         return healthcheck(url).await;
     }
     let (config, _path) = Config::load(&flags, &Env::from_process())?;
-    init_logging(&config);
+    crate::daemon::init_logging(config.log_format == LogFormat::Json, &config.log_filter)?;
+    if let Command::Run { .. } = &cli.command {
+        return run_daemon(config).await;
+    }
     if let Command::Inspect { source, json } = &cli.command {
         inspect(&config, source, *json, &mut std::io::stdout().lock()).await?;
         return Ok(ExitCode::SUCCESS);
@@ -180,16 +186,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Opened::Sqlite(s) => with_store(cli.command, config, s).await,
         Opened::Postgres(s) => with_store(cli.command, config, s).await,
     }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 async fn with_store<S: Store>(command: Command, config: Config, store: S) -> Result<ExitCode> {
@@ -276,8 +272,7 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
             let summary = poll_pass(config, store, once).await?;
             writeln!(out, "{summary}")?;
         }
-        Command::Run { .. } => run_daemon(config, store).await?,
-        Command::Inspect { .. } | Command::Healthcheck { .. } => {
+        Command::Run { .. } | Command::Inspect { .. } | Command::Healthcheck { .. } => {
             unreachable!("handled before the store opens")
         }
     }
@@ -589,8 +584,53 @@ async fn healthcheck(url: &str) -> Result<ExitCode> {
     }
 }
 
-async fn run_daemon<S: Store>(config: &Config, store: &S) -> Result<()> {
-    add_config_feeds(config, store).await?;
-    let _ = (config, store);
-    bail!("the daemon is not wired yet")
+/// `feedfold run`: waits for the database, refuses a second daemon on one
+/// SQLite file, then runs until SIGTERM/SIGINT.
+async fn run_daemon(config: Config) -> Result<ExitCode> {
+    let token = CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        daemon::shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let url = config.database_url.clone();
+    let Some(opened) = daemon::connect_with_retry(|| store::open(&url), &token)
+        .await
+        .with_context(|| format!("cannot open database {}", store::redact_url(&url)))?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match opened {
+        Opened::Sqlite(s) => {
+            let _lock = s.lock_instance()?;
+            serve(config, s, token).await
+        }
+        Opened::Postgres(s) => serve(config, s, token).await,
+    }
+}
+
+async fn serve<S: Store>(config: Config, store: S, token: CancellationToken) -> Result<ExitCode> {
+    store.migrate().await.context("cannot apply migrations")?;
+    add_config_feeds(&config, &store).await?;
+    let ctx = refresh::Context {
+        store: store.clone(),
+        fetcher: Fetcher::new(&config.fetch)?,
+        fold: config.fold.clone(),
+        scheduler: config.scheduler.clone(),
+    };
+    let mut settings = daemon::DaemonSettings::new(daemon::poll_fn(move |feed| {
+        let ctx = ctx.clone();
+        async move {
+            refresh::feed(&ctx, feed).await;
+        }
+    }));
+    if !config.instance.is_empty() {
+        settings.owner = config.instance.clone();
+    }
+    settings.listen = config.listen.clone();
+    settings.scheduler = config.scheduler.clone();
+    settings.max_concurrent = config.fetch.max_concurrent.max(1);
+    daemon::run(store.clone(), settings, token.cancelled_owned()).await?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -216,18 +216,6 @@ impl Config {
         }
         Ok((config, path))
     }
-
-    /// A name for this instance's leases that differs across hosts and
-    /// restarts.
-    pub fn instance_name(&self) -> String {
-        if !self.instance.is_empty() {
-            return self.instance.clone();
-        }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "feedfold".to_string());
-        format!("{host}:{}", std::process::id())
-    }
 }
 
 /// Config file locations tried in order when none is given.

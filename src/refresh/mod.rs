@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::daemon::metrics;
 use crate::dedup::{self, FoldConfig, Subject};
 use crate::fetch::{ErrorClass, Fetcher, Outcome, Validators};
 use crate::parse::{self, ParsedFeed};
@@ -211,8 +212,7 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
     if let Some(e) = &update.error {
         warn!(class = update.error_class.as_deref().unwrap_or(""), "{e}");
     }
-    metrics::counter!("feedfold_polls_total", "outcome" => outcome_label(&update)).increment(1);
-    metrics::histogram!("feedfold_poll_duration_seconds").record(clock.elapsed().as_secs_f64());
+    metrics::record_poll(&outcome_label(&update), clock.elapsed());
 
     if let Err(e) = ctx.store.record_poll(feed.id, &update).await {
         // The lease expires and the feed is polled again; nothing is lost.
@@ -277,27 +277,26 @@ async fn store_items<S: Store>(
     let mut first_error = None;
     for item in &prepared.items {
         report.items_seen += 1;
-        metrics::counter!("feedfold_items_total", "state" => "seen").increment(1);
+        metrics::record_item("seen");
         match ingest(ctx, folding, item).await {
             Ok(Ingested::New { fold, .. }) => {
                 report.items_new += 1;
-                metrics::counter!("feedfold_items_total", "state" => "new").increment(1);
+                metrics::record_item("new");
                 match fold {
                     Some(f) => {
                         report.items_folded += 1;
-                        metrics::counter!("feedfold_items_total", "state" => "folded").increment(1);
-                        metrics::counter!("feedfold_folds_total", "method" => f.method.as_str())
-                            .increment(1);
+                        metrics::record_item("folded");
+                        metrics::record_fold(f.method.as_str());
                     }
                     None => {
                         report.stories_created += 1;
-                        metrics::counter!("feedfold_stories_created_total").increment(1);
+                        metrics::record_story_created();
                     }
                 }
             }
             Ok(Ingested::Updated { .. }) => {
                 report.items_updated += 1;
-                metrics::counter!("feedfold_items_total", "state" => "updated").increment(1);
+                metrics::record_item("updated");
             }
             Ok(Ingested::Unchanged { .. }) => report.items_unchanged += 1,
             Err(e) => {
@@ -324,7 +323,7 @@ async fn ingest<S: Store>(
         .ingest_item(folding, item, config.window, |candidates, stats| {
             let clock = Instant::now();
             let decision = dedup::decide(&subject, candidates, stats, config);
-            metrics::histogram!("feedfold_fold_decision_seconds").record(clock.elapsed().as_secs_f64());
+            metrics::record_fold_decision(clock.elapsed());
             debug!(candidates = candidates.len(), ?decision, "fold decision");
             decision
         })
