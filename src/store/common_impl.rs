@@ -462,6 +462,7 @@ impl Store for ThisStore {
                 .iter()
                 .map(|r| r.try_get("story_id"))
                 .collect::<std::result::Result<_, _>>()?;
+        lock_stories(&mut tx, &stories).await?;
         sqlx::query("DELETE FROM items WHERE feed_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -910,6 +911,15 @@ impl Store for ThisStore {
     async fn unfold(&self, item_id: i64) -> Result<Option<i64>> {
         let now = Utc::now();
         let mut tx = begin_write(&self.pool).await?;
+        let story: Option<i64> = sqlx::query("SELECT story_id FROM items WHERE id = $1")
+            .bind(item_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("story_id"))
+            .transpose()?;
+        if let Some(story) = story {
+            lock_stories(&mut tx, &[story]).await?;
+        }
         let row = sqlx::query(
             "SELECT i.story_id, COALESCE(i.published_at, i.dated_at) AS first, \
              (SELECT count(*) FROM items o WHERE o.story_id = i.story_id) AS n, \

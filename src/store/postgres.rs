@@ -87,6 +87,21 @@ async fn take_locks(conn: &mut sqlx::PgConnection, keys: &[i64]) -> crate::store
     Ok(())
 }
 
+/// Row-locks stories before `unfold`/`remove_feed` recount them. A
+/// concurrent fold increments the same row, so the two serialise: either the
+/// fold waits and increments the repaired count, or the recount runs after
+/// the fold committed and sees its item.
+async fn lock_stories(conn: &mut sqlx::PgConnection, ids: &[i64]) -> crate::store::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT id FROM stories WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Delivered at commit, so listeners never see a story that rolled back.
 async fn notify(
     conn: &mut sqlx::PgConnection,

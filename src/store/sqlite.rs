@@ -181,6 +181,14 @@ async fn take_locks(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate:
     Ok(())
 }
 
+/// `BEGIN IMMEDIATE` already excludes concurrent folds into these stories.
+async fn lock_stories(
+    _conn: &mut sqlx::SqliteConnection,
+    _ids: &[i64],
+) -> crate::store::Result<()> {
+    Ok(())
+}
+
 /// No push channel on SQLite.
 async fn notify(
     _conn: &mut sqlx::SqliteConnection,
