@@ -382,15 +382,6 @@ pub(crate) fn fold_lock_keys(feed_id: i64, item: &NewItem) -> Vec<i64> {
     keys
 }
 
-/// `$start, $start+1, ...` for `n` bound values: list parameters that work
-/// the same on both backends.
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,12 +452,6 @@ mod tests {
         assert_eq!(c.get(lo + m, hi + m), Some(50_000), "same hour");
         let h = chrono::Duration::hours(1);
         assert_eq!(c.get(lo + h, hi + h), None, "next hour");
-    }
-
-    #[test]
-    fn placeholders_number_from_start() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(1, 0), "");
     }
 
     #[test]

@@ -152,6 +152,16 @@ async fn estimate_window_items(
         .map(|r| r as i64))
 }
 
+/// A list of ids as one parameter: a bigint[] array, unpacked by `in_list`.
+fn id_list(ids: &[i64]) -> Vec<i64> {
+    ids.to_vec()
+}
+
+/// The subquery that unpacks `id_list` bound as parameter `$n`.
+fn in_list(n: usize) -> String {
+    format!("SELECT unnest(${n}::bigint[])")
+}
+
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
     WHERE id IN (SELECT id FROM feeds WHERE enabled AND next_poll_at <= $3 \
     AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_poll_at, id LIMIT $4 \

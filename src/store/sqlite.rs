@@ -207,6 +207,17 @@ async fn estimate_window_items(
     Ok(None)
 }
 
+/// A list of ids as one parameter: a JSON array, unpacked by `in_list`.
+fn id_list(ids: &[i64]) -> String {
+    let inner: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", inner.join(","))
+}
+
+/// The subquery that unpacks `id_list` bound as parameter `$n`.
+fn in_list(n: usize) -> String {
+    format!("SELECT value FROM json_each(${n})")
+}
+
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
     WHERE id IN (SELECT id FROM feeds WHERE enabled AND next_poll_at <= $3 \
     AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_poll_at, id LIMIT $4)";
