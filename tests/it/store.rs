@@ -963,6 +963,19 @@ async fn open_dispatches_on_the_url() {
             .await
             .unwrap();
         assert_eq!(s.feeds().await.unwrap()[0].id, f.id, "{url}");
+        let text = "Two copies of one story";
+        ingest_new(&s, f.id, &item("one", text, at(0))).await;
+        let g = s
+            .add_feed(&new_feed("https://y.example/", "Y"))
+            .await
+            .unwrap();
+        s.ingest_item(folding(g.id), &item("two", text, at(1)), WINDOW, fold_first)
+            .await
+            .unwrap();
+        let c = s.counts().await.unwrap();
+        assert_eq!((c.items, c.stories, c.folds), (2, 1, 1), "{url}");
+        let (in_use, idle) = s.pool_state();
+        assert!(in_use + idle >= 1, "{url}");
     }
     assert!(dir.path().join("a.db").exists());
     assert!(dir.path().join("b.db").exists());
@@ -1154,5 +1167,76 @@ async fn bench_probes(s: &PgStore, rows: i64) {
         p(0.99),
         lat[lat.len() - 1],
         candidates as f64 / lat.len() as f64
+    );
+}
+
+/// SQLite ingest cost through the API as the table grows. A benchmark:
+/// `FF_BENCH_ROWS=20000 cargo test --release --test it
+///  store::bench_sqlite_ingest -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints SQLite ingest latency"]
+async fn bench_sqlite_ingest() {
+    let rows: i64 = std::env::var("FF_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let (s, dir) = fresh_sqlite().await;
+    let feeds = add(&s, 50).await;
+    let start = at(0);
+    let mut lat = Vec::new();
+    let t0 = std::time::Instant::now();
+    for i in 0..rows {
+        let when = start + chrono::Duration::seconds(i * 97);
+        let mut it = item(
+            &format!("bench-{i}"),
+            &format!("bench body {i} {}", "word ".repeat(40)),
+            when,
+        );
+        it.signature.keys = vec![
+            hash64(&format!("lead {i}")),
+            hash64(&format!("anchor {}", i % 5000)),
+        ];
+        // Every 10th item is an exact copy of the one before it.
+        if i % 10 == 9 {
+            it.signature.content_hash = Some(hash64(&format!(
+                "bench body {} {}",
+                i - 1,
+                "word ".repeat(40)
+            )));
+        }
+        let t = std::time::Instant::now();
+        let ch = it.signature.content_hash;
+        s.ingest_item(
+            folding(feeds[(i % 50) as usize]),
+            &it,
+            WINDOW,
+            |c: &[Candidate], _: &KeyStats| {
+                c.iter()
+                    .find(|c| c.item.signature.content_hash == ch)
+                    .map_or(Decision::NewStory, |c| fold_into(c, false))
+            },
+        )
+        .await
+        .unwrap();
+        lat.push(t.elapsed());
+    }
+    let total = t0.elapsed();
+    let last: Vec<_> = lat[lat.len().saturating_sub(1000)..].to_vec();
+    let mut sorted = last.clone();
+    sorted.sort();
+    let p = |q: f64| sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)];
+    let size = std::fs::metadata(dir.path().join("feedfold.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let c = s.counts().await.unwrap();
+    println!(
+        "sqlite: {rows} ingests in {total:.1?} ({:.0}/s); last 1000: p50 {:.2?} p99 {:.2?}; \
+         {} stories, {} folds; db {:.1} MB (+WAL)",
+        rows as f64 / total.as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        c.stories,
+        c.folds,
+        size as f64 / 1e6
     );
 }
