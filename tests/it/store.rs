@@ -39,6 +39,15 @@ impl Raw for PgStore {
     }
 }
 
+impl Raw for Opened {
+    async fn scalar(&self, sql: &'static str) -> i64 {
+        match self {
+            Opened::Sqlite(s) => s.scalar(sql).await,
+            Opened::Postgres(s) => s.scalar(sql).await,
+        }
+    }
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -46,6 +55,15 @@ macro_rules! contract {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     crate::support::with_sqlite(super::$case).await;
+                }
+            )*
+        }
+        /// The runtime-dispatching `Opened` store delegates every call.
+        mod opened {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    crate::support::with_sqlite(|s| super::$case(feedfold::store::Opened::Sqlite(s))).await;
                 }
             )*
         }
