@@ -40,11 +40,17 @@ fn migrator() -> &'static Migrator {
 }
 
 impl PgStore {
-    /// Connects a pool (up to 10 connections). Fails fast when the server is
-    /// unreachable; the daemon retries with backoff around this.
+    /// Connects a pool of up to 10 connections. Fails fast when the server
+    /// is unreachable; the daemon retries with backoff around this.
     pub async fn connect(url: &str) -> crate::store::Result<PgStore> {
+        Self::connect_with(url, 10).await
+    }
+
+    /// Like `connect`, with the pool size (at least 1). Every concurrent
+    /// ingest holds one connection for its transaction.
+    pub async fn connect_with(url: &str, max_connections: u32) -> crate::store::Result<PgStore> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
