@@ -94,6 +94,7 @@ contract!(
     boilerplate_is_remembered_per_feed,
     empty_bodies_do_not_pair_by_band,
     exact_matches_survive_the_candidate_cap,
+    concurrent_claims_never_share_a_feed,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -936,6 +937,44 @@ async fn exact_matches_survive_the_candidate_cap<S: Store>(s: S) {
     assert!(
         seen.contains(&old_id),
         "the content-hash match was cut by the cap"
+    );
+}
+
+async fn concurrent_claims_never_share_a_feed<S: Store>(s: S) {
+    let ids = add(&s, 60).await;
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let mut tasks = Vec::new();
+    for owner in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..3 {
+                let got = s
+                    .claim_due_feeds(
+                        &format!("instance-{owner}"),
+                        now,
+                        4,
+                        Duration::from_secs(300),
+                    )
+                    .await
+                    .expect("claim");
+                mine.extend(got.into_iter().map(|f| f.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a feed was claimed twice");
+    assert_eq!(
+        n,
+        ids.len(),
+        "8 owners x 3 rounds x 4 cover all 60 feeds once"
     );
 }
 
