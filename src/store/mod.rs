@@ -309,10 +309,20 @@ pub enum Opened {
 }
 
 impl Opened {
-    pub fn backend(&self) -> Backend {
+    pub fn kind(&self) -> Backend {
         match self {
             Opened::Sqlite(_) => Backend::Sqlite,
             Opened::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// For a daemon: on SQLite, refuses a second instance on the same file
+    /// (`StoreError::Locked`) and returns the guard to hold while running;
+    /// on PostgreSQL, where instances share the work through leases, None.
+    pub fn lock_instance(&self) -> Result<Option<InstanceLock>> {
+        match self {
+            Opened::Sqlite(s) => s.lock_instance().map(Some),
+            Opened::Postgres(_) => Ok(None),
         }
     }
 }

@@ -995,10 +995,14 @@ async fn sqlite_refuses_a_second_instance() {
         }
         other => panic!("second instance was not refused: {other:?}"),
     }
+    // The same through `Opened`, as the daemon takes it.
+    let opened = Opened::Sqlite(other.clone());
+    assert!(matches!(opened.lock_instance(), Err(StoreError::Locked(_))));
     drop(lock);
-    let _again = other
+    let again = opened
         .lock_instance()
         .expect("lock is free after the first instance stops");
+    assert!(again.is_some());
 }
 
 #[tokio::test]
