@@ -611,6 +611,28 @@ async fn fold_updates_story_and_canonical<S: Store + Raw>(s: S) {
             .await,
         1
     );
+    // The public views agree.
+    assert_eq!(
+        s.scalar("SELECT CAST(copies AS BIGINT) FROM story_overview")
+            .await,
+        3
+    );
+    assert_eq!(
+        s.scalar("SELECT canonical_item_id FROM story_overview")
+            .await,
+        orig_id
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM story_copies").await, 3);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM story_copies WHERE fold_method IS NOT NULL")
+            .await,
+        2
+    );
+    assert_eq!(
+        s.scalar("SELECT item_id FROM story_first_carriers").await,
+        orig_id
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM feed_errors").await, 0);
     assert!(s.newest_stories(Some(at(1)), 10).await.unwrap().is_empty());
     assert_eq!(s.newest_stories(Some(at(0)), 10).await.unwrap().len(), 1);
 }
