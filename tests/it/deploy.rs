@@ -1078,3 +1078,94 @@ async fn docs_cover_every_sqlite_table_column_index_and_view() {
     let missing = undocumented(&doc, &relations, &indexes);
     assert!(missing.is_empty(), "docs/sql.md misses: {missing:?}");
 }
+
+/// The SQL of the `<!-- recipe: analyst_role ... -->` blocks, psql
+/// meta-commands (`\password`) left out.
+fn analyst_role_recipe(doc: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut rest = doc;
+    while let Some(at) = rest.find("<!-- recipe: analyst_role backends: postgres -->") {
+        let after = &rest[at..];
+        let start = after.find("```sql\n").expect("recipe block") + "```sql\n".len();
+        let end = start + after[start..].find("\n```").expect("closed block");
+        let body: String = after[start..end]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('\\') && !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        statements.extend(
+            body.split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+        rest = &after[end..];
+    }
+    statements
+}
+
+#[tokio::test]
+async fn analyst_role_recipe_reads_but_cannot_write() {
+    let Some((admin, pool, db)) = fresh_pg("role").await else {
+        return;
+    };
+    pg_with_fixtures(&pool).await;
+    let role = format!("feedfold_analyst_{}", rand::random::<u32>());
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&pool)
+        .await
+        .expect("current_user");
+    let statements = analyst_role_recipe(&read("docs/sql.md"));
+    assert!(statements.len() >= 6, "{statements:?}");
+    for statement in &statements {
+        let sql = statement
+            .replace("feedfold_analyst", &role)
+            .replace("ON DATABASE feedfold ", &format!("ON DATABASE {db} "))
+            .replace("FOR ROLE feedfold ", &format!("FOR ROLE {owner} "));
+        pool.execute(AssertSqlSafe(sql.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("analyst recipe `{sql}`: {e}"));
+    }
+
+    // Log in as the analyst (trust auth on 127.0.0.1, as the tests assume).
+    let url = std::env::var("TEST_DATABASE_URL").expect("set when fresh_pg succeeded");
+    let opts = PgConnectOptions::from_str(&url)
+        .expect("url")
+        .username(&role)
+        .database(&db);
+    let analyst = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .expect("the analyst can log in");
+    let stories: i64 = sqlx::query_scalar("SELECT count(*) FROM story_overview")
+        .fetch_one(&analyst)
+        .await
+        .expect("the analyst reads the views");
+    assert!(stories > 0);
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(&analyst)
+        .await
+        .expect("the analyst reads the granted tables");
+    assert!(items > 0);
+    let read_only: String = sqlx::query_scalar("SHOW default_transaction_read_only")
+        .fetch_one(&analyst)
+        .await
+        .expect("show");
+    assert_eq!(read_only, "on");
+    let internal = sqlx::query("SELECT count(*) FROM item_keys")
+        .fetch_one(&analyst)
+        .await;
+    assert!(internal.is_err(), "internal tables are not granted");
+    let write = sqlx::query("UPDATE feeds SET title = 'x'")
+        .execute(&analyst)
+        .await;
+    assert!(write.is_err(), "the analyst cannot write");
+    analyst.close().await;
+
+    drop_pg(admin.clone(), pool, db).await;
+    admin
+        .execute(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .await
+        .expect("drop the analyst role");
+}
