@@ -1169,3 +1169,69 @@ async fn analyst_role_recipe_reads_but_cannot_write() {
         .await
         .expect("drop the analyst role");
 }
+
+/// `COPY` sources of the build stages (not `--from=` copies), as written.
+fn dockerfile_copy_sources(dockerfile: &str) -> Vec<String> {
+    dockerfile_instructions(dockerfile)
+        .iter()
+        .filter_map(|i| i.strip_prefix("COPY "))
+        .filter(|args| !args.trim_start().starts_with("--from"))
+        .flat_map(|args| {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            // The last word is the destination.
+            words[..words.len().saturating_sub(1)]
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn docker_build_context_has_what_the_dockerfile_copies() {
+    let dockerfile = read("deploy/docker/Dockerfile");
+    let sources = dockerfile_copy_sources(&dockerfile);
+    assert!(sources.iter().any(|s| s == "Cargo.lock"), "{sources:?}");
+    let ignore = read("deploy/docker/dockerignore.example");
+    for source in &sources {
+        assert!(
+            repo_file(source).exists(),
+            "the Dockerfile copies {source}, which the repository lacks"
+        );
+        let kept = ignore.lines().any(|l| {
+            l.trim().trim_end_matches('/') == format!("!{}", source.trim_end_matches('/'))
+        });
+        assert!(kept, "dockerignore.example must re-include {source}");
+    }
+    // Every workspace member's manifest is in the dependency layer, or cargo
+    // cannot load the workspace there.
+    let manifest: toml::Table = toml::from_str(&read("Cargo.toml")).expect("Cargo.toml");
+    let members = manifest
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for member in members
+        .iter()
+        .filter_map(|m| m.as_str())
+        .filter(|m| *m != ".")
+    {
+        let wanted = format!("{member}/Cargo.toml");
+        assert!(
+            sources.contains(&wanted),
+            "the Dockerfile must COPY {wanted}"
+        );
+        assert!(
+            dockerfile.contains(&format!("{member}/src/main.rs")),
+            "the dependency layer needs a stub {member}/src/main.rs"
+        );
+    }
+    // A build script present in the repository must reach the builder.
+    if repo_file("build.rs").exists() {
+        assert!(
+            sources.iter().any(|s| s == "build.rs"),
+            "the Dockerfile must COPY build.rs"
+        );
+    }
+}
