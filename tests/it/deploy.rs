@@ -1355,3 +1355,113 @@ fn example_deployment_config_is_accepted() {
     assert!(text.contains("https://www.chosun.com/arc/outboundfeeds/rss/?outputType=xml"));
     assert!(text.contains("https://fintechnews.hk/feed/"));
 }
+
+/// An RSS 2.0 document with the given (title, link, text) items, dated
+/// `hours_ago` before now.
+fn rss(title: &str, items: &[(&str, &str, &str, i64)]) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>{title}</title><link>https://{title}.example.com/</link><description>test</description>\n"
+    );
+    for (t, link, text, hours_ago) in items {
+        let date = (Utc::now() - Duration::hours(*hours_ago)).to_rfc2822();
+        out.push_str(&format!(
+            "<item><title>{t}</title><link>{link}</link><guid>{link}</guid>\
+             <pubDate>{date}</pubDate><description>{text}</description></item>\n"
+        ));
+    }
+    out.push_str("</channel></rss>\n");
+    out
+}
+
+#[tokio::test]
+async fn postgres_notifications_announce_stories_and_copies() {
+    let Some((admin, pool, name)) = fresh_pg("notify").await else {
+        return;
+    };
+    let mut url = url::Url::parse(&std::env::var("TEST_DATABASE_URL").expect("set")).expect("url");
+    url.set_path(&format!("/{name}"));
+    let db = url.to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cranes = "https://wire.example.com/news/cranes-resume";
+    let wire = dir.path().join("wire.xml");
+    std::fs::write(
+        &wire,
+        rss(
+            "wire",
+            &[
+                (
+                    "Harbour cranes resume work after storm",
+                    cranes,
+                    "Crane operators at the eastern terminal restarted loading on Saturday after high winds forced a two-day halt, the port authority said.",
+                    3,
+                ),
+                (
+                    "City council approves new tram line",
+                    "https://wire.example.com/news/tram-line",
+                    "The council voted to fund a nine-kilometre tram line linking the rail station with the university campus, with construction due next spring.",
+                    2,
+                ),
+            ],
+        ),
+    )
+    .expect("write feed");
+    let mirror = dir.path().join("mirror.xml");
+    std::fs::write(
+        &mirror,
+        rss(
+            "mirror",
+            &[(
+                "Harbour cranes resume work after storm",
+                cranes,
+                "Crane operators at the eastern terminal restarted loading on Saturday after high winds forced a two-day halt, the port authority said.",
+                1,
+            )],
+        ),
+    )
+    .expect("write feed");
+
+    // Listen before anything is stored: notifications are not queued.
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    listener
+        .listen_all(["feedfold_stories", "feedfold_copies"])
+        .await
+        .expect("LISTEN");
+    for args in [
+        vec!["feeds", "add", wire.to_str().expect("utf-8 path")],
+        vec!["feeds", "add", mirror.to_str().expect("utf-8 path")],
+        vec!["poll", "--once"],
+    ] {
+        let mut full = vec!["--database", db.as_str()];
+        full.extend(args);
+        let out = feedfold_in(dir.path(), &full, &[]);
+        assert!(out.status.success(), "feedfold {full:?}: {out:?}");
+    }
+    // Everything was committed before the CLI exited, so every notification
+    // is already buffered on the listener's connection.
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await
+    {
+        let story: i64 = n.payload().parse().expect("payload is a story id");
+        seen.entry(n.channel().to_string()).or_default().push(story);
+        if seen.values().map(Vec::len).sum::<usize>() == 3 {
+            break;
+        }
+    }
+    drop(listener);
+    let stories = seen.get("feedfold_stories").cloned().unwrap_or_default();
+    let copies = seen.get("feedfold_copies").cloned().unwrap_or_default();
+    assert_eq!(stories.len(), 2, "two new stories announced: {seen:?}");
+    assert_eq!(copies.len(), 1, "one copy announced: {seen:?}");
+    let title: String = sqlx::query_scalar("SELECT title FROM story_overview WHERE story_id = $1")
+        .bind(copies[0])
+        .fetch_one(&pool)
+        .await
+        .expect("the announced story is readable");
+    assert_eq!(title, "Harbour cranes resume work after storm");
+    assert!(stories.contains(&copies[0]));
+    drop_pg(admin, pool, name).await;
+}
