@@ -1465,3 +1465,88 @@ async fn postgres_notifications_announce_stories_and_copies() {
     assert!(stories.contains(&copies[0]));
     drop_pg(admin, pool, name).await;
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the daemon).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The container's health probe, end to end: the daemon started the way the
+/// image starts it (listen address from FEEDFOLD_LISTEN, state directory for
+/// the database), probed with the image's HEALTHCHECK command.
+#[test]
+fn healthcheck_command_reports_the_daemon_state() {
+    let argv = healthcheck_argv(&read("deploy/docker/Dockerfile"));
+    let state = tempfile::tempdir().expect("tempdir");
+    let dir = state.path().display().to_string();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let probe_url = format!("http://{listen}/healthz");
+    let probe = || {
+        let mut args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+        args.extend(["--url", probe_url.as_str()]);
+        feedfold_in(state.path(), &args, &[])
+    };
+    // Control: nothing listens yet, so the probe must fail.
+    assert!(
+        !probe().status.success(),
+        "healthcheck passed with no daemon"
+    );
+
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_feedfold"))
+        .arg("run")
+        .current_dir(state.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("FEEDFOLD_DATABASE_URL")
+        .env("FEEDFOLD_LISTEN", &listen)
+        .env("STATE_DIRECTORY", &dir)
+        .env("HOME", &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start feedfold run");
+    // Poll the probe, as Docker does, until it passes or the daemon exits.
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(Some(status)) = daemon.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = daemon.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("feedfold run exited early ({status}): {err}");
+        }
+        if probe().status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SIGTERM is the image's STOPSIGNAL: the daemon must exit cleanly on it.
+    let pid = daemon.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let mut stopped = None;
+    for _ in 0..150 {
+        if let Ok(Some(status)) = daemon.try_wait() {
+            stopped = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    if stopped.is_none() {
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+    }
+    assert!(
+        healthy,
+        "the healthcheck never passed against a running daemon"
+    );
+    let status = stopped.expect("feedfold run did not stop on SIGTERM");
+    assert!(
+        status.success(),
+        "feedfold run exited with {status} on SIGTERM"
+    );
+    assert!(state.path().join("feedfold.db").exists());
+}
