@@ -1104,13 +1104,39 @@ fn analyst_role_recipe(doc: &str) -> Vec<String> {
     statements
 }
 
+/// Runs a test body on its own task so that the scratch database (and any
+/// role) is dropped even when the body panics; then re-raises the panic.
+async fn cleaning_up<Fut>(admin: PgPool, pool: PgPool, db: String, role: Option<String>, body: Fut)
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(body).await;
+    drop_pg(admin.clone(), pool, db).await;
+    if let Some(role) = role {
+        let _ = admin
+            .execute(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+            .await;
+    }
+    if let Err(e) = outcome {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test body failed: {e}");
+    }
+}
+
 #[tokio::test]
 async fn analyst_role_recipe_reads_but_cannot_write() {
     let Some((admin, pool, db)) = fresh_pg("role").await else {
         return;
     };
-    pg_with_fixtures(&pool).await;
     let role = format!("feedfold_analyst_{}", rand::random::<u32>());
+    let body = analyst_role_body(pool.clone(), db.clone(), role.clone());
+    cleaning_up(admin, pool, db, Some(role), body).await;
+}
+
+async fn analyst_role_body(pool: PgPool, db: String, role: String) {
+    pg_with_fixtures(&pool).await;
     let owner: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&pool)
         .await
@@ -1162,12 +1188,6 @@ async fn analyst_role_recipe_reads_but_cannot_write() {
         .await;
     assert!(write.is_err(), "the analyst cannot write");
     analyst.close().await;
-
-    drop_pg(admin.clone(), pool, db).await;
-    admin
-        .execute(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-        .await
-        .expect("drop the analyst role");
 }
 
 /// `COPY` sources of the build stages (not `--from=` copies), as written.
@@ -1379,6 +1399,11 @@ async fn postgres_notifications_announce_stories_and_copies() {
     let Some((admin, pool, name)) = fresh_pg("notify").await else {
         return;
     };
+    let body = notifications_body(pool.clone(), name.clone());
+    cleaning_up(admin, pool, name, None, body).await;
+}
+
+async fn notifications_body(pool: PgPool, name: String) {
     let mut url = url::Url::parse(&std::env::var("TEST_DATABASE_URL").expect("set")).expect("url");
     url.set_path(&format!("/{name}"));
     let db = url.to_string();
@@ -1463,7 +1488,6 @@ async fn postgres_notifications_announce_stories_and_copies() {
         .expect("the announced story is readable");
     assert_eq!(title, "Harbour cranes resume work after storm");
     assert!(stories.contains(&copies[0]));
-    drop_pg(admin, pool, name).await;
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the daemon).
