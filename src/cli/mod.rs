@@ -127,7 +127,10 @@ struct AddFeed {
 /// Entry point used by the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -179,9 +182,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         inspect(&config, source, *json, &mut std::io::stdout().lock()).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let opened = store::open(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open database {}", store::redact_url(&config.database_url)))?;
+    let opened = store::open(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            store::redact_url(&config.database_url)
+        )
+    })?;
     match opened {
         Opened::Sqlite(s) => with_store(cli.command, config, s).await,
         Opened::Postgres(s) => with_store(cli.command, config, s).await,
@@ -205,7 +211,8 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
         Command::ImportOpml { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let feeds = crate::opml::parse(&text).with_context(|| format!("invalid OPML in {}", file.display()))?;
+            let feeds = crate::opml::parse(&text)
+                .with_context(|| format!("invalid OPML in {}", file.display()))?;
             let (mut added, mut known) = (0, 0);
             for f in feeds {
                 let (_, new) = store
@@ -241,7 +248,8 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
         Command::Stories { since, limit } => {
             let since = match since {
                 Some(s) => {
-                    let d = humantime::parse_duration(&s).map_err(|e| anyhow!("invalid --since `{s}`: {e}"))?;
+                    let d = humantime::parse_duration(&s)
+                        .map_err(|e| anyhow!("invalid --since `{s}`: {e}"))?;
                     Some(chrono::Utc::now() - chrono::Duration::from_std(d)?)
                 }
                 None => None,
@@ -282,8 +290,12 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
 async fn feeds_command<S: Store>(cmd: FeedsCommand, store: &S, out: &mut impl Write) -> Result<()> {
     match cmd {
         FeedsCommand::Add(a) => {
-            let policy = FeedPolicy::parse(&a.policy)
-                .ok_or_else(|| anyhow!("unknown --policy `{}` (normal, original_only, never)", a.policy))?;
+            let policy = FeedPolicy::parse(&a.policy).ok_or_else(|| {
+                anyhow!(
+                    "unknown --policy `{}` (normal, original_only, never)",
+                    a.policy
+                )
+            })?;
             let feed = store
                 .add_feed(&NewFeed {
                     url: normalize_source(&a.url)?,
@@ -332,28 +344,31 @@ fn normalize_source(source: &str) -> Result<String> {
         let url = url::Url::parse(source).with_context(|| format!("invalid URL `{source}`"))?;
         match url.scheme() {
             "http" | "https" | "file" => Ok(source.to_string()),
-            other => bail!("unsupported URL scheme `{other}` in `{source}` (use http, https, file or a path)"),
+            other => bail!(
+                "unsupported URL scheme `{other}` in `{source}` (use http, https, file or a path)"
+            ),
         }
     } else {
         let path = std::path::Path::new(source);
-        let abs = std::fs::canonicalize(path).with_context(|| format!("cannot find feed file `{source}`"))?;
+        let abs = std::fs::canonicalize(path)
+            .with_context(|| format!("cannot find feed file `{source}`"))?;
         Ok(abs.display().to_string())
     }
 }
 
 async fn find_feed<S: Store>(store: &S, key: &str) -> Result<Feed> {
-    if let Ok(id) = key.parse::<i64>() {
-        if let Some(f) = store.feed(id).await? {
-            return Ok(f);
-        }
+    if let Ok(id) = key.parse::<i64>()
+        && let Some(f) = store.feed(id).await?
+    {
+        return Ok(f);
     }
     if let Some(f) = store.feed_by_url(key).await? {
         return Ok(f);
     }
-    if let Ok(abs) = normalize_source(key) {
-        if let Some(f) = store.feed_by_url(&abs).await? {
-            return Ok(f);
-        }
+    if let Ok(abs) = normalize_source(key)
+        && let Some(f) = store.feed_by_url(&abs).await?
+    {
+        return Ok(f);
     }
     bail!("no feed with id or URL `{key}`")
 }
@@ -362,14 +377,25 @@ fn write_feed(out: &mut impl Write, f: &Feed) -> std::io::Result<()> {
     let state = if f.enabled {
         "enabled".to_string()
     } else {
-        format!("DISABLED ({})", f.disabled_reason.as_deref().unwrap_or("no reason"))
+        format!(
+            "DISABLED ({})",
+            f.disabled_reason.as_deref().unwrap_or("no reason")
+        )
     };
-    writeln!(out, "{:>5}  {}  {}", f.id, f.url, f.title.as_deref().unwrap_or(""))?;
+    writeln!(
+        out,
+        "{:>5}  {}  {}",
+        f.id,
+        f.url,
+        f.title.as_deref().unwrap_or("")
+    )?;
     writeln!(
         out,
         "       {state}; last status {}{}; errors {}{}; next poll {}",
         f.last_status.as_deref().unwrap_or("never polled"),
-        f.last_http_status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+        f.last_http_status
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default(),
         f.error_count,
         match (&f.last_error_class, &f.last_error) {
             (Some(c), Some(e)) => format!(" [{c}: {e}]"),
@@ -480,7 +506,10 @@ async fn poll_pass<S: Store>(config: &Config, store: &S, all: bool) -> Result<Pa
             s.feeds_ok += 1;
         } else {
             s.feeds_failed += 1;
-            s.failures.push((r.url.clone(), r.error.clone().unwrap_or_else(|| r.outcome.clone())));
+            s.failures.push((
+                r.url.clone(),
+                r.error.clone().unwrap_or_else(|| r.outcome.clone()),
+            ));
         }
         s.items_new += r.items_new;
         s.items_seen_before += r.items_unchanged + r.items_updated;
@@ -503,7 +532,8 @@ async fn inspect(config: &Config, source: &str, json: bool, out: &mut impl Write
         Outcome::Failed { class, message, .. } => bail!("{source}: {} ({message})", class.as_str()),
     };
     let base = source.starts_with("http").then_some(source.as_str());
-    let parsed = crate::parse::feed(&fetched.text, base).with_context(|| format!("cannot parse {source}"))?;
+    let parsed = crate::parse::feed(&fetched.text, base)
+        .with_context(|| format!("cannot parse {source}"))?;
     let ctx = refresh::prepare::FeedContext {
         feed_id: 0,
         feed_url: source.clone(),
@@ -546,8 +576,12 @@ async fn inspect(config: &Config, source: &str, json: bool, out: &mut impl Write
             writeln!(
                 out,
                 "    published:   {}  updated: {}",
-                i.published_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
-                i.updated_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())
+                i.published_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into()),
+                i.updated_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into())
             )?;
             writeln!(
                 out,

@@ -104,7 +104,9 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
             hints.max_age = fetched.hints.max_age;
             match parse_off_thread(fetched.text, feed.url.clone()).await {
                 Ok(parsed) => {
-                    hints.ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
+                    hints.ttl = parsed
+                        .ttl_minutes
+                        .map(|m| Duration::from_secs(u64::from(m) * 60));
                     hints.update_interval = parsed.update_interval;
                     item_dates = parsed.items.iter().filter_map(|i| i.published_at).collect();
                     update.last_published_at = item_dates.iter().max().copied();
@@ -260,14 +262,13 @@ async fn store_items<S: Store>(
         language: parsed.language.clone().or_else(|| feed.language.clone()),
     };
     let prepared = prepare::items(&context, &parsed.items, &learned, fetched_at);
-    if !prepared.boilerplate_shapes.is_empty() {
-        if let Err(e) = ctx
+    if !prepared.boilerplate_shapes.is_empty()
+        && let Err(e) = ctx
             .store
             .remember_boilerplate(feed.id, &prepared.boilerplate_shapes)
             .await
-        {
-            warn!("cannot remember boilerplate: {e}");
-        }
+    {
+        warn!("cannot remember boilerplate: {e}");
     }
     let folding = FeedFolding {
         feed_id: feed.id,
@@ -302,7 +303,8 @@ async fn store_items<S: Store>(
             Err(e) => {
                 report.items_failed += 1;
                 warn!(identity = %item.identity, "cannot store item: {e}");
-                first_error.get_or_insert_with(|| format!("cannot store item {}: {e}", item.identity));
+                first_error
+                    .get_or_insert_with(|| format!("cannot store item {}: {e}", item.identity));
             }
         }
     }
