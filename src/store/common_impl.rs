@@ -2,7 +2,7 @@
 // and postgres.rs each `include!` it, so every name below resolves against the
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
-//   begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
+//   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
 // The SQL is written once: `$n` parameters work on both backends, and a list
 // of ids is one parameter, `IN ({in_list(n)})` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
@@ -451,7 +451,7 @@ impl Store for ThisStore {
 
     async fn remove_feed(&self, id: i64) -> Result<bool> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let stories: Vec<i64> =
             sqlx::query("SELECT DISTINCT story_id FROM items WHERE feed_id = $1")
                 .bind(id)
@@ -511,7 +511,7 @@ impl Store for ThisStore {
         lease: std::time::Duration,
     ) -> Result<Vec<Feed>> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let q = format!("{CLAIM_SQL} RETURNING {FEED_COLS}");
         let mut feeds = sqlx::query(sql(q))
             .bind(owner)
@@ -554,7 +554,7 @@ impl Store for ThisStore {
     /// `last_published_at` replace the stored value only when given.
     async fn record_poll(&self, feed_id: i64, u: &PollUpdate) -> Result<()> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let old_url: Option<String> = sqlx::query("SELECT url FROM feeds WHERE id = $1")
             .bind(feed_id)
             .fetch_optional(&mut *tx)
@@ -699,7 +699,7 @@ impl Store for ThisStore {
         let now = Utc::now();
         let sig = &item.signature;
         let bands = sig.bands();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &crate::store::fold_lock_keys(feed.feed_id, item)).await?;
 
         let existing =
@@ -905,7 +905,7 @@ impl Store for ThisStore {
             return Ok(());
         }
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         for s in distinct_keys(shapes) {
             sqlx::query(
                 "INSERT INTO feed_boilerplate (feed_id, shape_hash, seen_count, last_seen) \
@@ -926,7 +926,7 @@ impl Store for ThisStore {
     /// items; an item alone in its story has nothing to unfold (None).
     async fn unfold(&self, item_id: i64) -> Result<Option<i64>> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let story: Option<i64> = sqlx::query("SELECT story_id FROM items WHERE id = $1")
             .bind(item_id)
             .fetch_optional(&mut *tx)

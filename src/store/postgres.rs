@@ -74,8 +74,12 @@ fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<chrono::DateTime<c
     t
 }
 
-async fn begin_write(pool: &sqlx::PgPool) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
-    Ok(pool.begin().await?)
+impl PgStore {
+    /// Opens a write transaction; PostgreSQL needs no process-side gate
+    /// (advisory locks serialise conflicting ingests).
+    async fn begin_write(&self) -> crate::store::Result<((), sqlx::Transaction<'static, Db>)> {
+        Ok(((), self.pool.begin().await?))
+    }
 }
 
 /// Takes the advisory locks in the array's (sorted) order: every ingest

@@ -27,6 +27,11 @@ pub struct SqliteStore {
     /// The database file; None for an in-memory database.
     path: Option<Arc<PathBuf>>,
     window_counts: crate::store::WindowCounts,
+    /// One writer at a time inside this process. SQLite allows one writer
+    /// anyway; queueing here (fairly, without holding a connection) instead
+    /// of in SQLite's busy handler keeps a burst of concurrent feeds from
+    /// running into "database is locked".
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Held by the one daemon that may use a SQLite file; released on drop.
@@ -104,6 +109,7 @@ impl SqliteStore {
             pool,
             path,
             window_counts: Default::default(),
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -170,10 +176,18 @@ fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(ts)
 }
 
-async fn begin_write(
-    pool: &sqlx::SqlitePool,
-) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+impl SqliteStore {
+    /// Opens a write transaction behind the process-wide write gate. The
+    /// guard is returned first so that it is dropped after the transaction.
+    async fn begin_write(
+        &self,
+    ) -> crate::store::Result<(
+        tokio::sync::OwnedMutexGuard<()>,
+        sqlx::Transaction<'static, Db>,
+    )> {
+        let gate = self.write_gate.clone().lock_owned().await;
+        Ok((gate, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
 }
 
 /// `BEGIN IMMEDIATE` already serialises every writer.
