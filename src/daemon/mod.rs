@@ -42,6 +42,18 @@ where
     Arc::new(move |feed| Box::pin(f(feed)) as PollFuture)
 }
 
+/// The production poll: `refresh::feed` with a shared context. The report
+/// is already logged and recorded by refresh, so it is dropped here.
+pub fn refresh_poll<S: Store>(ctx: crate::refresh::Context<S>) -> PollFn {
+    let ctx = Arc::new(ctx);
+    poll_fn(move |feed| {
+        let ctx = ctx.clone();
+        async move {
+            crate::refresh::feed(&ctx, feed).await;
+        }
+    })
+}
+
 /// Everything `run` needs besides the store.
 #[derive(Clone)]
 pub struct DaemonSettings {
