@@ -556,4 +556,25 @@ mod tests {
         .await;
         assert!(matches!(cancelled, Ok(None)));
     }
+
+    #[tokio::test]
+    async fn first_sigterm_resolves_the_shutdown_signal() {
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        // One poll installs the handlers, so the signal below cannot kill
+        // the test process.
+        tokio::select! {
+            biased;
+            _ = &mut signal => panic!("resolved before any signal"),
+            _ = std::future::ready(()) => {}
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(10), signal)
+            .await
+            .expect("SIGTERM resolves shutdown_signal");
+    }
 }
