@@ -181,6 +181,14 @@ async fn take_locks(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate:
     Ok(())
 }
 
+/// `BEGIN IMMEDIATE` already excludes concurrent folds into these stories.
+async fn lock_stories(
+    _conn: &mut sqlx::SqliteConnection,
+    _ids: &[i64],
+) -> crate::store::Result<()> {
+    Ok(())
+}
+
 /// No push channel on SQLite.
 async fn notify(
     _conn: &mut sqlx::SqliteConnection,
@@ -197,6 +205,17 @@ async fn estimate_window_items(
     _hi: chrono::DateTime<chrono::Utc>,
 ) -> crate::store::Result<Option<i64>> {
     Ok(None)
+}
+
+/// A list of ids as one parameter: a JSON array, unpacked by `in_list`.
+fn id_list(ids: &[i64]) -> String {
+    let inner: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", inner.join(","))
+}
+
+/// The subquery that unpacks `id_list` bound as parameter `$n`.
+fn in_list(n: usize) -> String {
+    format!("SELECT value FROM json_each(${n})")
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
