@@ -227,9 +227,16 @@ async fn serve<S: Store>(
             store.clone(),
             status.clone(),
             settings.scheduler.tick,
-            stale,
             token.clone(),
         )));
+        let _watchdog = systemd::watchdog_interval().map(|every| {
+            AbortOnDrop(tokio::spawn(watchdog(
+                every,
+                status.clone(),
+                stale,
+                token.clone(),
+            )))
+        });
         let poll = settings.poll.clone();
         let scheduler = Scheduler::new(
             store.clone(),
@@ -358,18 +365,15 @@ fn transient(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Each tick: refresh the feed gauges, pool gauges and the systemd status.
-/// Also pings the systemd watchdog while the loop is healthy.
+/// Each tick, but at most every few seconds (counting feeds is a query):
+/// refresh the feed gauges, pool gauges and the systemd status.
 async fn housekeeping<S: Store>(
     store: S,
     status: Arc<LoopStatus>,
     tick: Duration,
-    stale: Duration,
     token: CancellationToken,
 ) {
-    let tick = tick.max(Duration::from_millis(100));
-    let watchdog = systemd::watchdog_interval();
-    let mut next_watchdog = tokio::time::Instant::now();
+    let tick = tick.max(Duration::from_secs(5));
     loop {
         let (in_use, idle) = store.pool_state();
         metrics::set_db_connections(in_use, idle);
@@ -394,22 +398,31 @@ async fn housekeeping<S: Store>(
             status.in_flight(),
             status.claimed_last(),
         ));
-        let mut wait = tick;
-        if let Some(every) = watchdog {
-            let now = tokio::time::Instant::now();
-            if now >= next_watchdog {
-                if status.ticked_within(stale) {
-                    systemd::watchdog();
-                } else {
-                    warn!("scheduler loop is stuck; withholding the watchdog ping");
-                }
-                next_watchdog = now + every;
-            }
-            wait = wait.min(next_watchdog.saturating_duration_since(now));
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Pings the systemd watchdog at half of WATCHDOG_USEC while the loop is
+/// healthy. A task of its own, so that a slow database call elsewhere can
+/// never delay a ping: only a stuck loop withholds it.
+async fn watchdog(
+    every: Duration,
+    status: Arc<LoopStatus>,
+    stale: Duration,
+    token: CancellationToken,
+) {
+    loop {
+        if status.ticked_within(stale) {
+            systemd::watchdog();
+        } else {
+            warn!("scheduler loop is stuck; withholding the watchdog ping");
         }
         tokio::select! {
             _ = token.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(every) => {}
         }
     }
 }
