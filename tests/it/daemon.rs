@@ -372,13 +372,24 @@ async fn two_instances_poll_each_feed_once_per_interval() {
         false,
     )
     .await;
-    let run_for = interval * 5;
-    tokio::time::sleep(run_for).await;
+    // At least three intervals; longer only if a loaded machine makes the
+    // first round (which stores every item) slow.
+    tokio::time::sleep(interval * 3).await;
+    let all_polled_thrice = eventually(Duration::from_secs(120), || async {
+        let hits = server.hits();
+        hits.len() == FEEDS as usize && hits.values().all(|t| t.len() >= 3)
+    })
+    .await;
     a.shutdown().await;
     b.shutdown().await;
 
     let hits = server.hits();
     assert_eq!(hits.len(), FEEDS as usize, "every feed was fetched");
+    assert!(
+        all_polled_thrice,
+        "every feed keeps being polled: {:?}",
+        hits.values().map(Vec::len).collect::<Vec<_>>()
+    );
     let elapsed = (Utc::now() - started).to_std().unwrap();
     let most = (elapsed.as_secs_f64() / interval.as_secs_f64()).ceil() as usize + 1;
     for (feed, times) in &hits {
@@ -392,9 +403,8 @@ async fn two_instances_poll_each_feed_once_per_interval() {
                 "feed {feed} fetched twice within {gap:?}: {times:?}"
             );
         }
-        // And none starved: five intervals leave room for at least three.
         assert!(
-            times.len() >= 3 && times.len() <= most,
+            times.len() <= most,
             "feed {feed} fetched {} times in {elapsed:?}: {times:?}",
             times.len()
         );
