@@ -82,16 +82,32 @@ impl TestDb {
         store.migrate().await.expect("migrate");
         store
     }
+}
 
-    async fn drop_db(self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
-        }
+/// Drops the database even when the test panicked, from a thread of its
+/// own because `Drop` cannot await.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -422,7 +438,7 @@ async fn two_instances_poll_each_feed_once_per_interval() {
     assert_eq!(leases_held(&setup, "instance-a").await, 0);
     assert_eq!(leases_held(&setup, "instance-b").await, 0);
     setup.close().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,7 +508,7 @@ async fn leases_of_a_crashed_instance_are_taken_over_after_expiry() {
     b.shutdown().await;
     assert_eq!(leases_held(&setup, "crashing").await, 0);
     setup.close().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,7 +547,7 @@ async fn graceful_shutdown_meets_the_deadline_and_releases_leases() {
         "leases of aborted polls are released"
     );
     setup.close().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 /// A minimal Prometheus text-format check: every line is a comment, a
@@ -693,7 +709,7 @@ async fn endpoints_report_health_readiness_and_metrics() {
     assert_eq!(instance.get("/nope").await.0, 404);
     instance.shutdown().await;
     setup.close().await;
-    db.drop_db().await;
+    drop(db);
 }
 
 /// A TCP proxy to the database that the test can cut and restore.
@@ -829,5 +845,5 @@ async fn database_outage_fails_readiness_and_the_daemon_catches_up() {
     assert_eq!(items, FEEDS as i64, "each item stored exactly once");
     instance.shutdown().await;
     setup.close().await;
-    db.drop_db().await;
+    drop(db);
 }
