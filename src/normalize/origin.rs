@@ -17,7 +17,7 @@ fn letters(s: &str) -> String {
 
 /// True when `text` names the site `host` ("Meridian Wire" for
 /// meridianwire.example, "BBC" for bbc.co.uk).
-fn names_site(text: &str, host: &str) -> bool {
+pub(crate) fn names_site(text: &str, host: &str) -> bool {
     let t = letters(text);
     if t.len() < 3 || text.split_whitespace().count() > 5 {
         return false;
