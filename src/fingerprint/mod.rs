@@ -6,6 +6,7 @@
 //! golden vectors below pin the outputs. Changing any output means bumping
 //! `FP_VERSION`.
 
+pub mod anchors;
 pub mod headline;
 
 use crate::normalize::text::{for_each_token, is_han_kana};
@@ -46,7 +47,7 @@ fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
     // Offsets of the kept non-Han characters in `run`.
     let mut run = String::with_capacity(folded.len());
     let mut bounds: Vec<usize> = Vec::with_capacity(folded.len());
-    let mut flush = |run: &mut String, bounds: &mut Vec<usize>, f: &mut dyn FnMut(u64)| {
+    let flush = |run: &mut String, bounds: &mut Vec<usize>, f: &mut dyn FnMut(u64)| {
         let n = bounds.len();
         if n == 0 {
             return;

@@ -1,1 +1,2 @@
 //! refresh
+pub mod prepare;
