@@ -1,9 +1,20 @@
 //! Fold decisions. Pure: given a new item's signature and the candidates the
 //! store found, decide whether it folds into an existing story and why.
 //! No I/O, cannot fail.
+//!
+//! Precision first: a false merge hides a story from the reader, a missed
+//! copy only shows it twice. Every text signal is therefore verified by
+//! exact shingle overlap recomputed from the stored text, tiny texts never
+//! fold on body fingerprints, and headline equality is refused when the
+//! headline recurs across stories.
+
+pub mod xling;
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use crate::fingerprint;
+use crate::normalize::fold_text;
 
 /// Everything the fold decision knows about one item that can be computed
 /// from the item alone. Stored with the item so that candidates can be
@@ -28,6 +39,11 @@ pub struct Signature {
     /// Lookup keys (lead, headline, anchors, ...) already mixed with their
     /// kind. The store indexes them in `item_keys` and probes with them.
     pub keys: Vec<i64>,
+    /// The item shows republisher marks: its feed's learned template was
+    /// stripped from it, or it points off-site (an aggregator entry). Only
+    /// canonical choice reads it: between two copies whose clocks disagree by
+    /// less than the skew allowance, the unmarked one is the better original.
+    pub republished: bool,
 }
 
 impl Signature {
@@ -180,6 +196,21 @@ pub struct FoldConfig {
     /// Headline folding is limited to this window.
     #[serde(with = "crate::config::duration")]
     pub headline_window: std::time::Duration,
+    /// Items with fewer tokens of clean text than this never fold, and are
+    /// never folded into, on a body fingerprint (simhash, lead) alone.
+    pub min_text_len: i32,
+    /// Shingle resemblance (Jaccard) that verifies a simhash candidate.
+    pub min_resemblance: f64,
+    /// Shingle containment (of the smaller text in the larger) that
+    /// verifies a simhash or lead candidate.
+    pub min_containment: f64,
+    /// A headline that this many distinct stories in the window carry is
+    /// generic ("Market close") and not evidence.
+    pub generic_headline_stories: usize,
+    /// Clocks of republishers disagree by up to this much: inside it,
+    /// published times do not decide which item is the original.
+    #[serde(with = "crate::config::duration")]
+    pub canonical_skew: std::time::Duration,
 }
 
 impl Default for FoldConfig {
@@ -189,38 +220,296 @@ impl Default for FoldConfig {
             max_distance: 12,
             translation_window: std::time::Duration::from_secs(48 * 3600),
             headline_window: std::time::Duration::from_secs(48 * 3600),
+            min_text_len: 25,
+            min_resemblance: 0.5,
+            min_containment: 0.8,
+            generic_headline_stories: 3,
+            canonical_skew: std::time::Duration::from_secs(12 * 3600),
         }
     }
 }
 
+/// Strength of a signal when several candidates match.
+fn rank(m: FoldMethod) -> u8 {
+    match m {
+        FoldMethod::Url => 7,
+        FoldMethod::ContentHash => 6,
+        FoldMethod::Origin => 5,
+        FoldMethod::Simhash | FoldMethod::Lead => 4,
+        FoldMethod::Headline => 3,
+        FoldMethod::Translation => 2,
+    }
+}
+
+/// Exact bodies shorter than this many tokens are too common to identify
+/// a story ("Photo gallery", "Video").
+const MIN_EXACT_LEN: i32 = 8;
+
+/// Lazily computed shingle sets, so that each text is shingled at most once.
+struct Texts<'a> {
+    subject: &'a Subject,
+    subject_shingles: Option<Vec<u64>>,
+    subject_summary: Option<Vec<u64>>,
+}
+
+impl<'a> Texts<'a> {
+    fn subject(&mut self) -> &[u64] {
+        let s = self.subject;
+        self.subject_shingles
+            .get_or_insert_with(|| fingerprint::shingles(&fold_text(&s.content_text)))
+    }
+    fn summary(&mut self) -> &[u64] {
+        let s = self.subject;
+        self.subject_summary.get_or_insert_with(|| {
+            let t = s.summary.as_deref().filter(|t| !t.is_empty()).unwrap_or(&s.content_text);
+            fingerprint::shingles(&fold_text(t))
+        })
+    }
+}
+
+fn shingles_of(item: &Subject) -> Vec<u64> {
+    fingerprint::shingles(&fold_text(&item.content_text))
+}
+
+fn usable_url(u: &Option<String>) -> Option<&str> {
+    u.as_deref().filter(|u| !crate::normalize::url::is_front_page(u))
+}
+
+fn within(a: DateTime<Utc>, b: DateTime<Utc>, w: std::time::Duration) -> bool {
+    let d = (a - b).num_seconds().unsigned_abs();
+    d <= w.as_secs()
+}
+
+/// Evaluates one candidate; returns the fold it supports, if any.
+fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &HashSet<i64>, cfg: &FoldConfig) -> Option<Fold> {
+    let s = &subject.signature;
+    let o = &c.item.signature;
+    let fold = |method: FoldMethod, distance: Option<i32>, score: Option<f64>, detail: Option<String>| Fold {
+        story_id: c.story_id,
+        matched_item_id: c.item_id,
+        method,
+        distance,
+        score,
+        detail,
+        becomes_canonical: false,
+    };
+    let long = |n: i32| n >= cfg.min_text_len;
+    let dist = crate::fingerprint::distance(s.simhash, o.simhash) as i32;
+
+    // Same page.
+    if let (Some(a), Some(b)) = (usable_url(&subject.canonical_url), usable_url(&c.item.canonical_url)) {
+        if a == b {
+            return Some(fold(FoldMethod::Url, Some(dist), Some(1.0), Some(a.to_string())));
+        }
+    }
+    // Same body, exactly.
+    if s.content_hash.is_some() && s.content_hash == o.content_hash && s.text_len >= MIN_EXACT_LEN {
+        return Some(fold(FoldMethod::ContentHash, Some(0), Some(1.0), None));
+    }
+    // One cites the other. Two full bodies in one language must not
+    // contradict the citation (a "related story" link is not a copy).
+    let cites = |from: &Subject, to: &Subject| -> bool {
+        matches!((usable_url(&from.origin_url), usable_url(&to.canonical_url)), (Some(a), Some(b)) if a == b)
+    };
+    if cites(subject, &c.item) || cites(&c.item, subject) {
+        let same_lang = subject.lang.is_none() || c.item.lang.is_none() || subject.lang == c.item.lang;
+        let ok = if same_lang && long(s.text_len) && long(o.text_len) {
+            let (_, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+            cont >= 0.3 || (s.headline_hash.is_some() && s.headline_hash == o.headline_hash)
+        } else {
+            true
+        };
+        if ok {
+            let target = usable_url(&c.item.canonical_url).or(usable_url(&subject.canonical_url));
+            return Some(fold(FoldMethod::Origin, Some(dist), Some(1.0), target.map(str::to_string)));
+        }
+    }
+    // Near-duplicate bodies, verified by shingle overlap.
+    if long(s.text_len) && long(o.text_len) {
+        let lead_match = s.lead_hash.is_some() && s.lead_hash == o.lead_hash;
+        if dist <= cfg.max_distance as i32 || lead_match {
+            let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+            if dist <= cfg.max_distance as i32 && (res >= cfg.min_resemblance || cont >= cfg.min_containment) {
+                return Some(fold(
+                    FoldMethod::Simhash,
+                    Some(dist),
+                    Some(res.max(cont)),
+                    Some(format!("resemblance={res:.3} containment={cont:.3}")),
+                ));
+            }
+            if lead_match && cont >= cfg.min_containment {
+                return Some(fold(
+                    FoldMethod::Lead,
+                    Some(dist),
+                    Some(cont),
+                    Some(format!("resemblance={res:.3} containment={cont:.3}")),
+                ));
+            }
+        }
+    }
+    // Same headline, close in time, not generic.
+    if let (Some(hs), Some(ho)) = (s.headline_hash, o.headline_hash) {
+        if hs == ho && !generic.contains(&hs) && within(subject.dated_at, c.item.dated_at, cfg.headline_window) {
+            let detail = s.headline_key.clone();
+            let (s_long, o_long) = (long(s.text_len), long(o.text_len));
+            let ok = match (s_long, o_long) {
+                // Two articles: the bodies must agree too (templated reports
+                // share headlines and differ in figures).
+                (true, true) => {
+                    let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+                    res >= 0.3 || cont >= 0.5
+                }
+                // A short item against an article: its summary, if any,
+                // must be contained in the article.
+                (false, true) => {
+                    s.text_len == 0 || {
+                        let sum = texts.summary().to_vec();
+                        fingerprint::containment_in(&sum, &shingles_of(&c.item)) >= 0.6
+                    }
+                }
+                (true, false) => {
+                    o.text_len == 0 || {
+                        let t = c.item.summary.as_deref().filter(|t| !t.is_empty()).unwrap_or(&c.item.content_text);
+                        let sum = fingerprint::shingles(&fold_text(t));
+                        fingerprint::containment_in(&sum, texts.subject()) >= 0.6
+                    }
+                }
+                (false, false) => true,
+            };
+            if ok {
+                return Some(fold(FoldMethod::Headline, None, Some(1.0), detail));
+            }
+        }
+    }
+    None
+}
+
+/// Headlines that recur across stories: refused as evidence. Counted from
+/// the candidates (distinct stories carrying the headline) and from the
+/// store's window-wide key counts.
+fn generic_headlines(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, cfg: &FoldConfig) -> HashSet<i64> {
+    let mut out = HashSet::new();
+    let Some(h) = subject.signature.headline_hash else { return out };
+    let stories: HashSet<i64> = candidates
+        .iter()
+        .filter(|c| c.item.signature.headline_hash == Some(h))
+        .map(|c| c.story_id)
+        .collect();
+    let key = crate::fingerprint::key("headline", h);
+    let count = stats.counts.get(&key).copied().unwrap_or(0);
+    // Copies of one story share a headline too, so the window count alone
+    // is only decisive when it is far above a story's usual copy count.
+    if stories.len() >= cfg.generic_headline_stories || count >= 4 * cfg.generic_headline_stories as i64 + 8 {
+        out.insert(h);
+    }
+    out
+}
+
 /// Decides whether `subject` folds into one of the candidates' stories.
-pub fn decide(
-    subject: &Subject,
-    candidates: &[Candidate],
-    _stats: &KeyStats,
-    _config: &FoldConfig,
-) -> Decision {
+pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, config: &FoldConfig) -> Decision {
     if subject.feed_policy != FeedPolicy::Normal {
         return Decision::NewStory;
     }
+    let generic = generic_headlines(subject, candidates, stats, config);
+    let mut texts = Texts {
+        subject,
+        subject_shingles: None,
+        subject_summary: None,
+    };
+    let mut best: Option<Fold> = None;
     for c in candidates {
         if c.vetoed || c.item.feed_policy == FeedPolicy::Never {
             continue;
         }
-        let same_url = subject.canonical_url.is_some() && subject.canonical_url == c.item.canonical_url;
-        let same_content = subject.signature.content_hash.is_some()
-            && subject.signature.content_hash == c.item.signature.content_hash;
-        if same_url || same_content {
-            return Decision::Fold(Fold {
-                story_id: c.story_id,
-                matched_item_id: c.item_id,
-                method: if same_url { FoldMethod::Url } else { FoldMethod::ContentHash },
-                distance: Some(0),
-                score: Some(1.0),
-                detail: None,
-                becomes_canonical: false,
-            });
+        let Some(f) = judge(subject, c, &mut texts, &generic, config) else { continue };
+        let better = match &best {
+            None => true,
+            Some(b) => (rank(f.method), f.score.unwrap_or(0.0)) > (rank(b.method), b.score.unwrap_or(0.0)),
+        };
+        if better {
+            best = Some(f);
         }
     }
-    Decision::NewStory
+    // A story vetoed for the subject is vetoed whichever item matched.
+    let vetoed: HashSet<i64> = candidates.iter().filter(|c| c.vetoed).map(|c| c.story_id).collect();
+    if best.as_ref().is_some_and(|b| vetoed.contains(&b.story_id)) {
+        best = None;
+    }
+    if best.is_none() {
+        best = xling::decide_translation(subject, candidates, stats, config).filter(|f| !vetoed.contains(&f.story_id));
+    }
+    let Some(mut fold) = best else { return Decision::NewStory };
+    let canon = candidates
+        .iter()
+        .find(|c| c.story_id == fold.story_id && c.is_canonical)
+        .or_else(|| candidates.iter().find(|c| c.item_id == fold.matched_item_id));
+    fold.becomes_canonical = canon.is_some_and(|c| more_original(subject, &c.item, config));
+    Decision::Fold(fold)
+}
+
+/// True when `a` is a better original for a story than `b`.
+pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
+    use std::cmp::Ordering;
+    // Feed policy: an original-only feed publishes originals.
+    let oa = a.feed_policy == FeedPolicy::OriginalOnly;
+    let ob = b.feed_policy == FeedPolicy::OriginalOnly;
+    if oa != ob {
+        return oa;
+    }
+    // A headline-only pointer is never canonical over a body.
+    let la = a.signature.text_len >= cfg.min_text_len;
+    let lb = b.signature.text_len >= cfg.min_text_len;
+    if la != lb {
+        return la;
+    }
+    // Citations: the cited item is the original; an item that cites some
+    // other page is a copy.
+    let cites = |x: &Subject, y: &Subject| -> bool {
+        matches!((usable_url(&x.origin_url), usable_url(&y.canonical_url)), (Some(p), Some(q)) if p == q)
+    };
+    if cites(b, a) && !cites(a, b) {
+        return true;
+    }
+    if cites(a, b) && !cites(b, a) {
+        return false;
+    }
+    let ca = usable_url(&a.origin_url).is_some();
+    let cb = usable_url(&b.origin_url).is_some();
+    if ca != cb {
+        return cb;
+    }
+    // An excerpt (truncated or lead copy) is not the original.
+    if la && lb && a.lang == b.lang {
+        let (sa, sb) = (shingles_of(a), shingles_of(b));
+        let i = fingerprint::intersection(&sa, &sb) as f64;
+        let excerpt = |small: &[u64], big: &[u64]| {
+            !small.is_empty() && i / small.len() as f64 >= cfg.min_containment && (small.len() as f64) < 0.8 * big.len() as f64
+        };
+        if excerpt(&sa, &sb) {
+            return false;
+        }
+        if excerpt(&sb, &sa) {
+            return true;
+        }
+    }
+    // Time: beyond the skew allowance the earlier publication wins.
+    let ta = a.published_at.unwrap_or(a.dated_at);
+    let tb = b.published_at.unwrap_or(b.dated_at);
+    let skew = cfg.canonical_skew.as_secs() as i64;
+    let dt = (tb - ta).num_seconds();
+    if dt > skew {
+        return true;
+    }
+    if -dt > skew {
+        return false;
+    }
+    // Inside the allowance: republisher marks, then time, then first seen.
+    if a.signature.republished != b.signature.republished {
+        return !a.signature.republished;
+    }
+    match ta.cmp(&tb) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => a.fetched_at < b.fetched_at,
+    }
 }

@@ -236,6 +236,14 @@ pub fn overlap(a: &[u64], b: &[u64]) -> (f64, f64) {
     (i / union, i / a.len().min(b.len()) as f64)
 }
 
+/// Share of `small`'s shingles that also occur in `big`.
+pub fn containment_in(small: &[u64], big: &[u64]) -> f64 {
+    if small.is_empty() {
+        return 0.0;
+    }
+    intersection(small, big) as f64 / small.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

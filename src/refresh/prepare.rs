@@ -125,8 +125,16 @@ pub fn items(
     let item_sites: HashSet<String> = parsed.iter().filter_map(|p| p.url.as_deref().and_then(site_of)).collect();
     let aggregator = item_sites.len() >= 2;
 
+    // Items that carry the feed's template; when most do, the feed is a
+    // republisher and all its items carry the mark.
+    let has_template: Vec<bool> = per_item
+        .iter()
+        .map(|shapes| shapes.iter().flatten().any(|s| template.contains(s)))
+        .collect();
+    let templated_feed = has_template.len() >= 3 && has_template.iter().filter(|&&t| t).count() * 2 >= has_template.len();
+
     let mut items = Vec::with_capacity(work.len());
-    for w in &work {
+    for (idx, w) in work.iter().enumerate() {
         let p = w.parsed;
         let (body_blocks, body_tmpl) = clean(&w.body, &w.body_shapes, &template, &w.folded_title);
         let (summary_blocks, _) = clean(&w.summary, &w.summary_shapes, &template, &w.folded_title);
@@ -180,7 +188,9 @@ pub fn items(
             p.published_at.map(|t| t.to_rfc3339()).unwrap_or_default()
         ));
 
-        let signature = signature(w.title.as_deref(), &content_text, item_site.as_deref(), &decor);
+        let off_site_pointer = origin.is_some() && origin == canonical;
+        let mut signature = signature(w.title.as_deref(), &content_text, item_site.as_deref(), &decor);
+        signature.republished = has_template[idx] || templated_feed || off_site_pointer;
         items.push(NewItem {
             identity: p.identity.clone(),
             guid: p.guid.clone(),
@@ -240,5 +250,6 @@ pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, de
         text_len,
         anchors: (!anchors.is_empty()).then(|| anchors.join(" ")),
         keys,
+        republished: false,
     }
 }
