@@ -200,6 +200,9 @@ fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<
             }
         }
     }
+    if let Some(d) = diag {
+        misses(items, &stored, d);
+    }
     let mut story = vec![0i64; items.len()];
     let mut is_canon = vec![false; items.len()];
     for (si, st) in stored.iter().enumerate() {
@@ -207,6 +210,42 @@ fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<
         is_canon[st.item] = canon.get(&st.story) == Some(&si);
     }
     (story, is_canon)
+}
+
+/// Prints same-language pairs of one true story left in different stories,
+/// with the signals between them.
+fn misses(items: &[Item], stored: &[Stored], truth: &HashMap<String, (String, String)>) {
+    use feedfold::fingerprint;
+    use feedfold::normalize::fold_text;
+    let t = |i: usize| truth.get(&items[i].key_guid).or_else(|| truth.get(&items[i].key_link));
+    let mut story_of = vec![0i64; items.len()];
+    for st in stored {
+        story_of[st.item] = st.story;
+    }
+    let mut by_story: HashMap<String, Vec<usize>> = HashMap::new();
+    for i in 0..items.len() {
+        if let Some(x) = t(i) {
+            by_story.entry(x.0.clone()).or_default().push(i);
+        }
+    }
+    for (sid, members) in by_story {
+        for (ai, &a) in members.iter().enumerate() {
+            for &b in &members[ai + 1..] {
+                let (sa, sb) = (&items[a].subject, &items[b].subject);
+                if sa.lang != sb.lang || story_of[a] == story_of[b] {
+                    continue;
+                }
+                let d = fingerprint::distance(sa.signature.simhash, sb.signature.simhash);
+                let (r, c) = fingerprint::overlap(&fingerprint::shingles(&fold_text(&sa.content_text)), &fingerprint::shingles(&fold_text(&sb.content_text)));
+                println!(
+                    "MISS {sid} d={d} res={r:.2} cont={c:.2} lead={} len={}/{} [{}] vs [{}]\n   A {:?}\n   B {:?}",
+                    sa.signature.lead_hash.is_some() && sa.signature.lead_hash == sb.signature.lead_hash,
+                    sa.signature.text_len, sb.signature.text_len, t(a).unwrap().1, t(b).unwrap().1,
+                    sa.content_text.chars().take(300).collect::<String>(), sb.content_text.chars().take(300).collect::<String>()
+                );
+            }
+        }
+    }
 }
 
 fn write_tsv(path: &Path, items: &[Item], story: &[i64], canon: &[bool]) {

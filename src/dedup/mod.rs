@@ -204,6 +204,11 @@ pub struct FoldConfig {
     /// Shingle containment (of the smaller text in the larger) that
     /// verifies a simhash or lead candidate.
     pub min_containment: f64,
+    /// Beyond the simhash radius, the resemblance that still verifies a
+    /// candidate found through a lookup key.
+    pub far_resemblance: f64,
+    /// Beyond the simhash radius, the containment that still verifies one.
+    pub far_containment: f64,
     /// A headline that this many distinct stories in the window carry is
     /// generic ("Market close") and not evidence.
     pub generic_headline_stories: usize,
@@ -223,6 +228,8 @@ impl Default for FoldConfig {
             min_text_len: 25,
             min_resemblance: 0.5,
             min_containment: 0.8,
+            far_resemblance: 0.6,
+            far_containment: 0.9,
             generic_headline_stories: 3,
             canonical_skew: std::time::Duration::from_secs(12 * 3600),
         }
@@ -250,6 +257,7 @@ struct Texts<'a> {
     subject: &'a Subject,
     subject_shingles: Option<Vec<u64>>,
     subject_summary: Option<Vec<u64>>,
+    subject_lead: Option<Option<String>>,
 }
 
 impl<'a> Texts<'a> {
@@ -257,6 +265,12 @@ impl<'a> Texts<'a> {
         let s = self.subject;
         self.subject_shingles
             .get_or_insert_with(|| fingerprint::shingles(&fold_text(&s.content_text)))
+    }
+    fn subject_lead(&mut self, n: usize) -> Option<&String> {
+        let s = self.subject;
+        self.subject_lead
+            .get_or_insert_with(|| fingerprint::first_tokens(&fold_text(&s.content_text), n))
+            .as_ref()
     }
     fn summary(&mut self) -> &[u64] {
         let s = self.subject;
@@ -324,27 +338,27 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
             return Some(fold(FoldMethod::Origin, Some(dist), Some(1.0), target.map(str::to_string)));
         }
     }
-    // Near-duplicate bodies, verified by shingle overlap.
+    // Near-duplicate bodies, verified by shingle overlap. Inside the simhash
+    // radius the usual thresholds apply; beyond it (edited or truncated
+    // copies found through the lead or sketch keys) stricter ones, or a
+    // shared lead with the shorter text contained in the longer.
     if long(s.text_len) && long(o.text_len) {
-        let lead_match = s.lead_hash.is_some() && s.lead_hash == o.lead_hash;
-        if dist <= cfg.max_distance as i32 || lead_match {
-            let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
-            if dist <= cfg.max_distance as i32 && (res >= cfg.min_resemblance || cont >= cfg.min_containment) {
-                return Some(fold(
-                    FoldMethod::Simhash,
-                    Some(dist),
-                    Some(res.max(cont)),
-                    Some(format!("resemblance={res:.3} containment={cont:.3}")),
-                ));
+        let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+        let detail = Some(format!("resemblance={res:.3} containment={cont:.3}"));
+        let near = dist <= cfg.max_distance as i32;
+        if near && (res >= cfg.min_resemblance || cont >= cfg.min_containment) {
+            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
+        }
+        if cont >= cfg.min_containment {
+            let n = fingerprint::SHORT_LEAD_TOKENS;
+            let same_lead = (s.lead_hash.is_some() && s.lead_hash == o.lead_hash)
+                || matches!((texts.subject_lead(n), fingerprint::first_tokens(&fold_text(&c.item.content_text), n)), (Some(a), Some(b)) if *a == b);
+            if same_lead {
+                return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
             }
-            if lead_match && cont >= cfg.min_containment {
-                return Some(fold(
-                    FoldMethod::Lead,
-                    Some(dist),
-                    Some(cont),
-                    Some(format!("resemblance={res:.3} containment={cont:.3}")),
-                ));
-            }
+        }
+        if res >= cfg.far_resemblance || cont >= cfg.far_containment {
+            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
         }
     }
     // Same headline, close in time, not generic.
@@ -353,12 +367,9 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
             let detail = s.headline_key.clone();
             let (s_long, o_long) = (long(s.text_len), long(o.text_len));
             let ok = match (s_long, o_long) {
-                // Two articles: the bodies must agree too (templated reports
-                // share headlines and differ in figures).
-                (true, true) => {
-                    let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
-                    res >= 0.3 || cont >= 0.5
-                }
+                // Two articles: their bodies decide (templated reports share
+                // headlines and differ in figures), never the headline.
+                (true, true) => false,
                 // A short item against an article: its summary, if any,
                 // must be contained in the article.
                 (false, true) => {
@@ -415,6 +426,7 @@ pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, con
         subject,
         subject_shingles: None,
         subject_summary: None,
+        subject_lead: None,
     };
     let mut best: Option<Fold> = None;
     for c in candidates {

@@ -160,6 +160,53 @@ pub fn lead_hash(folded: &str) -> Option<i64> {
     (n >= LEAD_TOKENS).then(|| hash64(&format!("lead\u{1}{buf}")))
 }
 
+/// Tokens in the short lead key: a two-sentence excerpt still carries them.
+pub const SHORT_LEAD_TOKENS: usize = 20;
+
+/// The first `n` tokens of folded text joined by spaces, if it has `n`.
+pub fn first_tokens(folded: &str, n: usize) -> Option<String> {
+    let mut buf = String::new();
+    let mut k = 0;
+    for_each_token(folded, |t| {
+        if k < n {
+            if k > 0 {
+                buf.push(' ');
+            }
+            buf.push_str(t);
+            k += 1;
+        }
+    });
+    (k >= n).then_some(buf)
+}
+
+/// Hash of the first `SHORT_LEAD_TOKENS` tokens, a lookup key for excerpts
+/// too short for the full lead.
+pub fn short_lead_hash(folded: &str) -> Option<i64> {
+    first_tokens(folded, SHORT_LEAD_TOKENS).map(|b| hash64(&format!("lead20\u{1}{b}")))
+}
+
+/// Width of the shingles sampled for the body sketch.
+const SKETCH_SHINGLE: usize = 5;
+/// Shingles kept in the body sketch.
+pub const SKETCH_K: usize = 6;
+
+/// A bottom-k sample of the body's 5-token shingles: lookup keys that two
+/// copies sharing most of their text have in common with high probability,
+/// however far apart their simhashes drifted (edits, truncation). The store
+/// only looks up exact keys and bands, so this is what finds edited copies
+/// beyond the band pigeonhole radius.
+pub fn sketch(folded: &str) -> Vec<i64> {
+    let toks = token_hashes(folded);
+    if toks.len() < SKETCH_SHINGLE {
+        return Vec::new();
+    }
+    let mut hs: Vec<u64> = toks.windows(SKETCH_SHINGLE).map(mix).collect();
+    hs.sort_unstable();
+    hs.dedup();
+    hs.truncate(SKETCH_K);
+    hs.into_iter().map(|h| h as i64).collect()
+}
+
 /// Exact hash of the token sequence of folded text; None when empty.
 pub fn content_hash(folded: &str) -> Option<i64> {
     let mut buf = String::with_capacity(folded.len());

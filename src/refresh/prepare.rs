@@ -234,6 +234,12 @@ pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, de
     if let Some(l) = lead_hash {
         keys.push(fingerprint::key("lead", l));
     }
+    if let Some(l) = fingerprint::short_lead_hash(&folded) {
+        keys.push(fingerprint::key("lead20", l));
+    }
+    for h in fingerprint::sketch(&folded) {
+        keys.push(fingerprint::key("sketch", h));
+    }
     if let Some(h) = headline_hash {
         keys.push(fingerprint::key("headline", h));
     }
