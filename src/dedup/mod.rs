@@ -357,7 +357,11 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
                 return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
             }
         }
-        if res >= cfg.far_resemblance || cont >= cfg.far_containment {
+        // Short texts differ from a templated sibling by one slot word, which
+        // a containment ratio barely sees: beyond the radius they need a
+        // shared lead.
+        let shorter = s.text_len.min(o.text_len);
+        if shorter >= 2 * cfg.min_text_len && (res >= cfg.far_resemblance || cont >= cfg.far_containment) {
             return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
         }
     }
