@@ -193,6 +193,10 @@ fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<
                         }
                     }
                 }
+                if f.becomes_canonical && diag.is_some() {
+                    let m = stored[canon[&f.story_id]].item;
+                    println!("CANON {} [{}] {:?} <- replaces {} {:?}", items[i].feed, f.method.as_str(), s.published_at, items[m].feed, items[m].subject.published_at);
+                }
                 stored.push(Stored { item: i, story: f.story_id, method: Some(f.method.as_str().to_string()) });
                 if f.becomes_canonical {
                     canon.insert(f.story_id, si);
@@ -347,6 +351,18 @@ fn main() {
     let items = load(&dir, fetched_at);
     println!("prepared {} items in {:?}", items.len(), t0.elapsed());
     let truth = load_truth(&dir);
+    if diag {
+        let mut per: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
+        for it in &items {
+            let e = per.entry(it.feed.as_str()).or_default();
+            e.0 += 1;
+            e.1 += it.subject.signature.republished as usize;
+            e.2 += it.subject.origin_url.is_some() as usize;
+        }
+        for (f, (n, r, o)) in per {
+            println!("FEED {f}: items {n} republished {r} origin {o}");
+        }
+    }
     if args.iter().any(|a| a == "--measure") {
         measure(&items, &truth, &cfg);
     }

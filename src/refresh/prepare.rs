@@ -22,6 +22,10 @@ use crate::store::NewItem;
 /// scheduled post; such items are dated when they were fetched.
 const FUTURE_SKEW_MINUTES: i64 = 15;
 
+/// Stripped template text shorter than this is a copyright line, which
+/// originals carry too; longer is a republisher's attribution or chrome.
+const MARK_MIN_TOKENS: usize = 12;
+
 /// The feed the batch came from.
 #[derive(Debug, Clone, Default)]
 pub struct FeedContext {
@@ -125,13 +129,26 @@ pub fn items(
     let item_sites: HashSet<String> = parsed.iter().filter_map(|p| p.url.as_deref().and_then(site_of)).collect();
     let aggregator = item_sites.len() >= 2;
 
-    // Items that carry the feed's template; when most do, the feed is a
-    // republisher and all its items carry the mark.
-    let has_template: Vec<bool> = per_item
+    // Republisher marks: template text stripped from an item beyond a
+    // copyright line (attribution footers, disclaimers, page chrome). When a
+    // third of a feed's items carry it, the feed republishes and all its
+    // items are marked.
+    let marked: Vec<bool> = work
         .iter()
-        .map(|shapes| shapes.iter().flatten().any(|s| template.contains(s)))
+        .map(|w| {
+            let keep = boilerplate::keep_mask(&w.body.blocks, &w.body_shapes, &template);
+            let stripped: usize = w
+                .body
+                .blocks
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| !**k)
+                .map(|(b, _)| token_count(&fold_text(&b.text)))
+                .sum();
+            stripped >= MARK_MIN_TOKENS
+        })
         .collect();
-    let templated_feed = has_template.len() >= 3 && has_template.iter().filter(|&&t| t).count() * 2 >= has_template.len();
+    let templated_feed = marked.len() >= 3 && marked.iter().filter(|&&t| t).count() * 3 >= marked.len();
 
     let mut items = Vec::with_capacity(work.len());
     for (idx, w) in work.iter().enumerate() {
@@ -190,7 +207,7 @@ pub fn items(
 
         let off_site_pointer = origin.is_some() && origin == canonical;
         let mut signature = signature(w.title.as_deref(), &content_text, item_site.as_deref(), &decor);
-        signature.republished = has_template[idx] || templated_feed || off_site_pointer;
+        signature.republished = marked[idx] || templated_feed || off_site_pointer;
         items.push(NewItem {
             identity: p.identity.clone(),
             guid: p.guid.clone(),
