@@ -432,20 +432,30 @@ pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, con
         subject_summary: None,
         subject_lead: None,
     };
-    let mut best: Option<Fold> = None;
+    // Every verified match, grouped by story. When copies of one story were
+    // split earlier (an excerpt and an edited copy that did not match each
+    // other), the subject joins the story with the most matching items, so
+    // that the larger part keeps growing; then the strongest signal.
+    let mut per_story: HashMap<i64, (usize, Fold)> = HashMap::new();
     for c in candidates {
         if c.vetoed || c.item.feed_policy == FeedPolicy::Never {
             continue;
         }
         let Some(f) = judge(subject, c, &mut texts, &generic, config) else { continue };
-        let better = match &best {
-            None => true,
-            Some(b) => (rank(f.method), f.score.unwrap_or(0.0)) > (rank(b.method), b.score.unwrap_or(0.0)),
-        };
-        if better {
-            best = Some(f);
+        let e = per_story.entry(f.story_id).or_insert((0, f.clone()));
+        e.0 += 1;
+        if (rank(f.method), f.score.unwrap_or(0.0)) > (rank(e.1.method), e.1.score.unwrap_or(0.0)) {
+            e.1 = f;
         }
     }
+    let mut best: Option<Fold> = per_story
+        .into_values()
+        .max_by(|(na, a), (nb, b)| {
+            (na, rank(a.method), a.score.unwrap_or(0.0), -a.story_id)
+                .partial_cmp(&(nb, rank(b.method), b.score.unwrap_or(0.0), -b.story_id))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(_, f)| f);
     // A story vetoed for the subject is vetoed whichever item matched.
     let vetoed: HashSet<i64> = candidates.iter().filter(|c| c.vetoed).map(|c| c.story_id).collect();
     if best.as_ref().is_some_and(|b| vetoed.contains(&b.story_id)) {
