@@ -329,6 +329,31 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
         }
         println!("{n}\t{pairs}\t{sim}\t{cont}");
     }
+    // Full texts: the closest different-story pairs by shingle overlap.
+    let mut worst: Vec<(f64, f64, i32, u32, String, String)> = Vec::new();
+    for idx in by_lang.values() {
+        let sh: Vec<Vec<u64>> = idx.iter().map(|&i| fingerprint::shingles(&fold_text(&items[i].subject.content_text))).collect();
+        for a in 0..idx.len() {
+            for b in a + 1..idx.len() {
+                let (ia, ib) = (idx[a], idx[b]);
+                if story(ia) == story(ib) {
+                    continue;
+                }
+                let (r, c) = fingerprint::overlap(&sh[a], &sh[b]);
+                if c >= 0.5 || r >= 0.3 {
+                    let sa = &items[ia].subject.signature;
+                    let sb = &items[ib].subject.signature;
+                    let rel = |i: usize| truth.get(&items[i].key_guid).or_else(|| truth.get(&items[i].key_link)).map(|t| t.1.clone()).unwrap_or_default();
+                    worst.push((c, r, sa.text_len.min(sb.text_len), fingerprint::distance(sa.simhash, sb.simhash), rel(ia), rel(ib)));
+                }
+            }
+        }
+    }
+    worst.sort_by(|a, b| b.partial_cmp(a).unwrap());
+    println!("closest different-story pairs (containment, resemblance, shorter len, distance):");
+    for w in worst.iter().take(25) {
+        println!("  cont={:.2} res={:.2} len={} d={} {} | {}", w.0, w.1, w.2, w.3, w.4, w.5);
+    }
     let mut lens: Vec<i32> = items.iter().map(|i| i.subject.signature.text_len).collect();
     lens.sort();
     println!(

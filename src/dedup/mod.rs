@@ -226,10 +226,10 @@ impl Default for FoldConfig {
             translation_window: std::time::Duration::from_secs(48 * 3600),
             headline_window: std::time::Duration::from_secs(48 * 3600),
             min_text_len: 25,
-            min_resemblance: 0.5,
+            min_resemblance: 0.55,
             min_containment: 0.8,
             far_resemblance: 0.6,
-            far_containment: 0.9,
+            far_containment: 0.85,
             generic_headline_stories: 3,
             canonical_skew: std::time::Duration::from_secs(12 * 3600),
         }
