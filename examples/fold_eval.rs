@@ -362,6 +362,39 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
     );
 }
 
+/// Fingerprint throughput on 2-5 KB texts, one thread.
+fn bench(items: &[Item]) {
+    use feedfold::fingerprint;
+    use feedfold::normalize::fold_text;
+    let texts: Vec<&Item> = items.iter().filter(|i| (2000..=5000).contains(&i.subject.content_text.len())).collect();
+    let decor = fingerprint::headline::Decor::default();
+    let rounds = 20;
+    let t = std::time::Instant::now();
+    let mut acc = 0i64;
+    for _ in 0..rounds {
+        for it in &texts {
+            acc ^= fingerprint::simhash(&fold_text(&it.subject.content_text)) as i64;
+        }
+    }
+    let simhash_rate = (rounds * texts.len()) as f64 / t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        for it in &texts {
+            let sig = prepare::signature(it.subject.title.as_deref(), &it.subject.content_text, None, &decor);
+            acc ^= sig.simhash;
+        }
+    }
+    let sig_rate = (rounds * texts.len()) as f64 / t.elapsed().as_secs_f64();
+    let mut by_lang: std::collections::BTreeMap<String, usize> = Default::default();
+    for it in &texts {
+        *by_lang.entry(it.subject.lang.clone().unwrap_or_default()).or_default() += 1;
+    }
+    println!(
+        "bench: {} texts of 2-5 KB {:?}: simhash (fold+features) {:.0} docs/s, full signature {:.0} docs/s (one thread) [{acc:x}]",
+        texts.len(), by_lang, simhash_rate, sig_rate
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args
@@ -390,6 +423,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--measure") {
         measure(&items, &truth, &cfg);
+    }
+    if args.iter().any(|a| a == "--bench") {
+        bench(&items);
     }
     let mut published: Vec<usize> = (0..items.len()).collect();
     published.sort_by_key(|&i| (items[i].subject.published_at.unwrap_or(items[i].subject.dated_at), i));

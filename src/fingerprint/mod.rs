@@ -104,37 +104,64 @@ fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
 /// rare terms are mostly boilerplate, and IDF would lift them). 0 for text
 /// without features.
 pub fn simhash(folded: &str) -> u64 {
-    let mut hashes: Vec<u64> = Vec::with_capacity(folded.len());
-    for_each_feature(folded, |h| hashes.push(h));
-    if hashes.is_empty() {
-        return 0;
-    }
-    hashes.sort_unstable();
-    let mut v = [0i64; 64];
-    let mut i = 0;
-    while i < hashes.len() {
-        let h = hashes[i];
-        let mut j = i + 1;
-        while j < hashes.len() && hashes[j] == h {
-            j += 1;
+    // Summing +1/-1 per occurrence is the TF-weighted sum; counting set bits
+    // per position (a branch-free loop the compiler vectorizes) gives it as
+    // 2*ones - n.
+    let mut ones = [0u32; 64];
+    let mut n: u32 = 0;
+    for_each_feature(folded, |h| {
+        n += 1;
+        for (bit, o) in ones.iter_mut().enumerate() {
+            *o += ((h >> bit) & 1) as u32;
         }
-        let w = (j - i) as i64;
-        for (bit, acc) in v.iter_mut().enumerate() {
-            if (h >> bit) & 1 == 1 {
-                *acc += w;
-            } else {
-                *acc -= w;
-            }
-        }
-        i = j;
-    }
+    });
     let mut out = 0u64;
-    for (bit, acc) in v.iter().enumerate() {
-        if *acc > 0 {
+    for (bit, &o) in ones.iter().enumerate() {
+        if 2 * o > n {
             out |= 1 << bit;
         }
     }
     out
+}
+
+/// The body fingerprints computed from one tokenization of folded text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyPrints {
+    pub simhash: u64,
+    pub lead_hash: Option<i64>,
+    pub short_lead_hash: Option<i64>,
+    pub content_hash: Option<i64>,
+    pub sketch: Vec<i64>,
+    pub text_len: usize,
+}
+
+fn joined(toks: &[&str]) -> String {
+    let mut buf = String::with_capacity(toks.iter().map(|t| t.len() + 1).sum());
+    for (i, t) in toks.iter().enumerate() {
+        if i > 0 {
+            buf.push(' ');
+        }
+        buf.push_str(t);
+    }
+    buf
+}
+
+/// All body fingerprints of folded text in one pass over its tokens.
+pub fn body_prints(folded: &str) -> BodyPrints {
+    let toks = crate::normalize::text::tokens(folded);
+    let lead_hash = (toks.len() >= LEAD_TOKENS).then(|| hash64(&format!("lead\u{1}{}", joined(&toks[..LEAD_TOKENS]))));
+    let short_lead_hash =
+        (toks.len() >= SHORT_LEAD_TOKENS).then(|| hash64(&format!("lead20\u{1}{}", joined(&toks[..SHORT_LEAD_TOKENS]))));
+    let content_hash = (!toks.is_empty()).then(|| hash64(&format!("content\u{1}{}", joined(&toks))));
+    let th: Vec<u64> = toks.iter().map(|t| feature_hash(t.as_bytes())).collect();
+    BodyPrints {
+        simhash: simhash(folded),
+        lead_hash,
+        short_lead_hash,
+        content_hash,
+        sketch: sketch_of(&th),
+        text_len: toks.len(),
+    }
 }
 
 /// Hamming distance between two simhashes.
@@ -196,7 +223,10 @@ pub const SKETCH_K: usize = 6;
 /// only looks up exact keys and bands, so this is what finds edited copies
 /// beyond the band pigeonhole radius.
 pub fn sketch(folded: &str) -> Vec<i64> {
-    let toks = token_hashes(folded);
+    sketch_of(&token_hashes(folded))
+}
+
+fn sketch_of(toks: &[u64]) -> Vec<i64> {
     if toks.len() < SKETCH_SHINGLE {
         return Vec::new();
     }
@@ -321,6 +351,18 @@ mod tests {
     const GOLD_KO: u64 = 0x3609208005060529;
     const GOLD_HASH: u64 = 0x90367adc769ac7f3;
     const GOLD_KEY: u64 = 0xc5caf6519e1136a8;
+
+    #[test]
+    fn body_prints_agree_with_single_functions() {
+        let f = fold_text(BASE);
+        let b = body_prints(&f);
+        assert_eq!(b.simhash, simhash(&f));
+        assert_eq!(b.lead_hash, lead_hash(&f));
+        assert_eq!(b.short_lead_hash, short_lead_hash(&f));
+        assert_eq!(b.content_hash, content_hash(&f));
+        assert_eq!(b.sketch, sketch(&f));
+        assert_eq!(b.sketch.len(), SKETCH_K);
+    }
 
     #[test]
     fn case_and_width_do_not_matter() {

@@ -240,10 +240,9 @@ pub fn items(
 /// The fold signature of one item's clean text and headline.
 pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, decor: &headline::Decor) -> Signature {
     let folded = fold_text(content_text);
-    let simhash = fingerprint::simhash(&folded) as i64;
-    let lead_hash = fingerprint::lead_hash(&folded);
-    let content_hash = fingerprint::content_hash(&folded);
-    let text_len = token_count(&folded).min(i32::MAX as usize) as i32;
+    let body = fingerprint::body_prints(&folded);
+    let (simhash, lead_hash, content_hash) = (body.simhash as i64, body.lead_hash, body.content_hash);
+    let text_len = body.text_len.min(i32::MAX as usize) as i32;
     let headline_key = title.map(|t| headline::normalize(t, site, decor)).filter(|k| !k.is_empty());
     let headline_hash = headline_key.as_deref().map(|k| fingerprint::hash64(&format!("headline\u{1}{k}")));
     let anchors = fingerprint::anchors::extract(title.unwrap_or(""), content_text);
@@ -251,10 +250,10 @@ pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, de
     if let Some(l) = lead_hash {
         keys.push(fingerprint::key("lead", l));
     }
-    if let Some(l) = fingerprint::short_lead_hash(&folded) {
+    if let Some(l) = body.short_lead_hash {
         keys.push(fingerprint::key("lead20", l));
     }
-    for h in fingerprint::sketch(&folded) {
+    for &h in &body.sketch {
         keys.push(fingerprint::key("sketch", h));
     }
     if let Some(h) = headline_hash {
