@@ -248,16 +248,13 @@ fn rank(m: FoldMethod) -> u8 {
     }
 }
 
-/// Exact bodies shorter than this many tokens are too common to identify
-/// a story ("Photo gallery", "Video").
-const MIN_EXACT_LEN: i32 = 8;
-
 /// Lazily computed shingle sets, so that each text is shingled at most once.
 struct Texts<'a> {
     subject: &'a Subject,
     subject_shingles: Option<Vec<u64>>,
     subject_summary: Option<Vec<u64>>,
     subject_lead: Option<Option<String>>,
+    subject_numbers: Option<Vec<String>>,
 }
 
 impl<'a> Texts<'a> {
@@ -272,6 +269,10 @@ impl<'a> Texts<'a> {
             .get_or_insert_with(|| fingerprint::first_tokens(&fold_text(&s.content_text), n))
             .as_ref()
     }
+    fn numbers(&mut self) -> &[String] {
+        let s = self.subject;
+        self.subject_numbers.get_or_insert_with(|| numbers_of(s))
+    }
     fn summary(&mut self) -> &[u64] {
         let s = self.subject;
         self.subject_summary.get_or_insert_with(|| {
@@ -279,6 +280,36 @@ impl<'a> Texts<'a> {
             fingerprint::shingles(&fold_text(t))
         })
     }
+}
+
+/// Numeric tokens of a text, sorted and deduplicated.
+fn numbers_in(text: &str) -> Vec<String> {
+    let folded = fold_text(text);
+    let mut v: Vec<String> = crate::normalize::text::tokens(&folded)
+        .into_iter()
+        .filter(|t| t.chars().any(|c| c.is_numeric()))
+        .map(str::to_string)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn numbers_of(item: &Subject) -> Vec<String> {
+    numbers_in(&item.content_text)
+}
+
+/// Copies keep their figures; templated reports (weekly statistics, price
+/// tables) keep their wording and change the figures. The smaller set of
+/// numbers must be found in the larger, allowing one figure in five to
+/// differ (an edit, a number cut by truncation).
+fn numbers_agree(a: &[String], b: &[String]) -> bool {
+    let (small, big) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() < 2 {
+        return true;
+    }
+    let missing = small.iter().filter(|x| big.binary_search(x).is_err()).count();
+    missing <= 1 + small.len() / 5
 }
 
 fn shingles_of(item: &Subject) -> Vec<u64> {
@@ -316,8 +347,9 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
             return Some(fold(FoldMethod::Url, Some(dist), Some(1.0), Some(a.to_string())));
         }
     }
-    // Same body, exactly.
-    if s.content_hash.is_some() && s.content_hash == o.content_hash && s.text_len >= MIN_EXACT_LEN {
+    // Same body, exactly (not for tiny texts: "Read the full story at …"
+    // is the same on every pointer of an aggregator).
+    if s.content_hash.is_some() && s.content_hash == o.content_hash && long(s.text_len) {
         return Some(fold(FoldMethod::ContentHash, Some(0), Some(1.0), None));
     }
     // One cites the other. Two full bodies in one language must not
@@ -344,18 +376,23 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
     // shared lead with the shorter text contained in the longer.
     if long(s.text_len) && long(o.text_len) {
         let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+        if (res < cfg.min_resemblance && cont < cfg.min_containment) || !numbers_agree(texts.numbers(), &numbers_of(&c.item)) {
+            return headline_fold(subject, c, texts, generic, cfg, fold);
+        }
         let detail = Some(format!("resemblance={res:.3} containment={cont:.3}"));
         let near = dist <= cfg.max_distance as i32;
-        if near && (res >= cfg.min_resemblance || cont >= cfg.min_containment) {
-            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
+        let n = fingerprint::SHORT_LEAD_TOKENS;
+        let same_lead = cont >= cfg.min_containment
+            && ((s.lead_hash.is_some() && s.lead_hash == o.lead_hash)
+                || matches!((texts.subject_lead(n), fingerprint::first_tokens(&fold_text(&c.item.content_text), n)), (Some(a), Some(b)) if *a == b));
+        let excerpt = (s.text_len.min(o.text_len) as f64) < 0.8 * s.text_len.max(o.text_len) as f64;
+        // An excerpt that shares the lead is recorded as a lead fold, which
+        // says more to an auditor than a distance.
+        if same_lead && (excerpt || !near) {
+            return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
         }
-        if cont >= cfg.min_containment {
-            let n = fingerprint::SHORT_LEAD_TOKENS;
-            let same_lead = (s.lead_hash.is_some() && s.lead_hash == o.lead_hash)
-                || matches!((texts.subject_lead(n), fingerprint::first_tokens(&fold_text(&c.item.content_text), n)), (Some(a), Some(b)) if *a == b);
-            if same_lead {
-                return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
-            }
+        if near {
+            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
         }
         // Short texts differ from a templated sibling by one slot word, which
         // a containment ratio barely sees: beyond the radius they need a
@@ -365,7 +402,21 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
             return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
         }
     }
-    // Same headline, close in time, not generic.
+    headline_fold(subject, c, texts, generic, cfg, fold)
+}
+
+/// Same headline, close in time, not generic.
+fn headline_fold(
+    subject: &Subject,
+    c: &Candidate,
+    texts: &mut Texts<'_>,
+    generic: &HashSet<i64>,
+    cfg: &FoldConfig,
+    fold: impl Fn(FoldMethod, Option<i32>, Option<f64>, Option<String>) -> Fold,
+) -> Option<Fold> {
+    let s = &subject.signature;
+    let o = &c.item.signature;
+    let long = |n: i32| n >= cfg.min_text_len;
     if let (Some(hs), Some(ho)) = (s.headline_hash, o.headline_hash) {
         if hs == ho && !generic.contains(&hs) && within(subject.dated_at, c.item.dated_at, cfg.headline_window) {
             let detail = s.headline_key.clone();
@@ -431,6 +482,7 @@ pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, con
         subject_shingles: None,
         subject_summary: None,
         subject_lead: None,
+        subject_numbers: None,
     };
     // Every verified match, grouped by story. When copies of one story were
     // split earlier (an excerpt and an edited copy that did not match each
