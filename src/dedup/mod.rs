@@ -301,15 +301,15 @@ fn numbers_of(item: &Subject) -> Vec<String> {
 
 /// Copies keep their figures; templated reports (weekly statistics, price
 /// tables) keep their wording and change the figures. The smaller set of
-/// numbers must be found in the larger, allowing one figure in five to
-/// differ (an edit, a number cut by truncation).
+/// numbers must be found in the larger, allowing one figure in five (at
+/// least one) to differ: an edit, a number cut by truncation.
 fn numbers_agree(a: &[String], b: &[String]) -> bool {
     let (small, big) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if small.len() < 2 {
         return true;
     }
     let missing = small.iter().filter(|x| big.binary_search(x).is_err()).count();
-    missing <= 1 + small.len() / 5
+    missing <= (small.len() / 5).max(1)
 }
 
 fn shingles_of(item: &Subject) -> Vec<u64> {
@@ -589,5 +589,84 @@ pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
         Ordering::Less => true,
         Ordering::Greater => false,
         Ordering::Equal => a.fetched_at < b.fetched_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn figures_must_agree() {
+        let cases: &[(&[&str], &[&str], bool)] = &[
+            (&[], &["1", "2"], true),
+            (&["7"], &["8"], true),
+            (&["412", "500", "61", "5"], &["431", "900", "58", "2"], false),
+            (&["412", "500", "61", "5"], &["412", "500", "61", "5", "2024"], true),
+            (&["1", "2", "3", "4", "5"], &["1", "2", "3", "4", "9"], true),
+            (&["1", "2", "3", "4", "5"], &["1", "2", "3", "8", "9"], false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(numbers_agree(&s(a), &s(b)), *want, "{a:?} {b:?}");
+        }
+    }
+
+    fn subj(text_len: i32, hours: i64) -> Subject {
+        let t = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(hours);
+        Subject {
+            published_at: Some(t),
+            dated_at: t,
+            fetched_at: t,
+            signature: Signature {
+                text_len,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn originality_order() {
+        let cfg = FoldConfig::default();
+        // Body beats pointer whatever the time.
+        assert!(more_original(&subj(300, 5), &subj(0, 0), &cfg));
+        assert!(!more_original(&subj(0, 0), &subj(300, 5), &cfg));
+        // Beyond the skew allowance the earlier wins.
+        assert!(more_original(&subj(300, 0), &subj(300, 13), &cfg));
+        assert!(!more_original(&subj(300, 13), &subj(300, 0), &cfg));
+        // Inside it, republisher marks decide.
+        let mut marked = subj(300, 0);
+        marked.signature.republished = true;
+        assert!(more_original(&subj(300, 3), &marked, &cfg));
+        assert!(!more_original(&marked, &subj(300, 3), &cfg));
+        // A copy that cites the other is not the original.
+        let mut a = subj(300, 0);
+        a.origin_url = Some("https://o.example/story".into());
+        let mut b = subj(300, 5);
+        b.canonical_url = Some("https://o.example/story".into());
+        assert!(more_original(&b, &a, &cfg));
+        assert!(!more_original(&a, &b, &cfg));
+        // Original-only feeds publish originals.
+        let mut o = subj(300, 10);
+        o.feed_policy = FeedPolicy::OriginalOnly;
+        assert!(more_original(&o, &subj(300, 0), &cfg));
+    }
+
+    #[test]
+    fn config_defaults_round_trip() {
+        let cfg = FoldConfig::default();
+        let text = toml::to_string(&cfg).expect("serialize");
+        let back: FoldConfig = toml::from_str(&text).expect("parse");
+        assert_eq!(back, cfg);
+        let partial: FoldConfig = toml::from_str("max_distance = 10").expect("partial");
+        assert_eq!(partial.max_distance, 10);
+        assert_eq!(partial.min_text_len, cfg.min_text_len);
     }
 }

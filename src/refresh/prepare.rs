@@ -275,3 +275,85 @@ pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, de
         republished: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
+    }
+
+    fn item(id: &str, html: Option<&str>, summary: Option<&str>, published: Option<DateTime<Utc>>) -> ParsedItem {
+        ParsedItem {
+            identity: format!("guid:{id}"),
+            guid: Some(id.into()),
+            url: Some(format!("https://site.example/a/{id}?utm_source=rss")),
+            title: Some(format!("Title number {id} &amp; more")),
+            content_html: html.map(str::to_string),
+            summary_html: summary.map(str::to_string),
+            published_at: published,
+            ..Default::default()
+        }
+    }
+
+    fn ctx(lang: Option<&str>) -> FeedContext {
+        FeedContext {
+            feed_id: 1,
+            feed_url: "https://site.example/feed".into(),
+            language: lang.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn fields_and_dates() {
+        let future = now() + Duration::days(2);
+        let items = [
+            item("1", Some("<p>Body text here.</p>"), Some("<p>Sum</p>"), Some(now() - Duration::hours(1))),
+            item("2", None, Some("<p>Only a summary, which becomes the content.</p>"), Some(future)),
+            item("3", Some("<p>서울 증시가 이틀 연속 상승 마감했다</p>"), None, None),
+        ];
+        let p = items_fn(&items, None);
+        assert_eq!(p[0].title.as_deref(), Some("Title number 1 & more"));
+        assert_eq!(p[0].canonical_url.as_deref(), Some("https://site.example/a/1"));
+        assert_eq!(p[0].content_text, "Body text here.");
+        assert_eq!(p[0].summary.as_deref(), Some("Sum"));
+        assert_eq!(p[0].dated_at, now() - Duration::hours(1));
+        assert_eq!(p[1].content_text, "Only a summary, which becomes the content.");
+        assert_eq!(p[1].dated_at, now(), "future dates are clamped to fetch time");
+        assert_eq!(p[2].dated_at, now(), "missing dates use fetch time");
+        assert_eq!(p[2].lang.as_deref(), Some("ko"), "script guess");
+        assert_eq!(p[0].lang, None, "Latin text is not guessed");
+        assert_eq!(items_fn(&items, Some("en-US"))[0].lang.as_deref(), Some("en"));
+        assert_ne!(p[0].revision_hash, p[1].revision_hash);
+        assert_eq!(p[0].signature.fp_version, fingerprint::FP_VERSION);
+        assert!(p[0].origin_url.is_none());
+    }
+
+    fn items_fn(parsed: &[ParsedItem], lang: Option<&str>) -> Vec<NewItem> {
+        items(&ctx(lang), parsed, &[], now()).items
+    }
+
+    #[test]
+    fn boilerplate_is_learned_and_remembered() {
+        let body = |n: &str| format!("<p>Distinct article body number {n} with its own words about topic {n}.</p><p>Copyright 2024 Site Example. All rights reserved. Reproduction prohibited without written consent of the editors.</p>");
+        let batch: Vec<ParsedItem> = ["alpha", "beta", "gamma"].iter().map(|n| item(n, Some(&body(n)), None, Some(now()))).collect();
+        let p = items(&ctx(None), &batch, &[], now());
+        assert!(p.items.iter().all(|i| !i.content_text.contains("rights")));
+        assert!(!p.boilerplate_shapes.is_empty());
+        // A later single item is cleaned with the remembered shapes.
+        let later = items(&ctx(None), &[item("delta", Some(&body("delta")), None, Some(now()))], &p.boilerplate_shapes, now());
+        assert!(!later.items[0].content_text.contains("rights"));
+        // Without them, one item alone teaches nothing.
+        let alone = items(&ctx(None), &[item("delta", Some(&body("delta")), None, Some(now()))], &[], now());
+        assert!(alone.items[0].content_text.contains("rights"));
+    }
+
+    #[test]
+    fn glued_summary_is_removed() {
+        let html = "<p>The museum will reopen in June.The museum will reopen in June. Tickets go on sale next week.</p>";
+        let p = items_fn(&[item("1", Some(html), None, Some(now()))], None);
+        assert_eq!(p[0].content_text, "The museum will reopen in June. Tickets go on sale next week.");
+    }
+}
