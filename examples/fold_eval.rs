@@ -71,7 +71,10 @@ fn load(dir: &Path, fetched_at: DateTime<Utc>) -> Vec<Item> {
         let name = format!("feeds/{}", path.file_name().unwrap().to_string_lossy());
         let ctx = FeedContext {
             feed_id: fi as i64 + 1,
-            feed_url: feed.site_url.clone().unwrap_or_else(|| format!("https://{}.invalid/", fi)),
+            feed_url: feed
+                .site_url
+                .clone()
+                .unwrap_or_else(|| format!("https://{}.invalid/", fi)),
             language: feed.language.clone(),
         };
         let prepared = prepare::items(&ctx, &feed.items, &[], fetched_at);
@@ -108,7 +111,13 @@ fn subject(feed_id: i64, n: NewItem) -> Subject {
 
 /// The store's candidate search and key statistics, as documented on
 /// `Store::ingest_item`.
-fn search(items: &[Item], stored: &[Stored], canon: &HashMap<i64, usize>, s: &Subject, cfg: &FoldConfig) -> (Vec<Candidate>, KeyStats) {
+fn search(
+    items: &[Item],
+    stored: &[Stored],
+    canon: &HashMap<i64, usize>,
+    s: &Subject,
+    cfg: &FoldConfig,
+) -> (Vec<Candidate>, KeyStats) {
     let w = chrono::Duration::from_std(cfg.window).unwrap();
     let (lo, hi) = (s.dated_at - w, s.dated_at + w);
     let sig = &s.signature;
@@ -143,10 +152,10 @@ fn search(items: &[Item], stored: &[Stored], canon: &HashMap<i64, usize>, s: &Su
     let mut chosen: Vec<usize> = hits.into_iter().map(|(_, si)| si).collect();
     let stories: HashSet<i64> = chosen.iter().map(|&si| stored[si].story).collect();
     for st in stories {
-        if let Some(&ci) = canon.get(&st) {
-            if !chosen.contains(&ci) {
-                chosen.push(ci);
-            }
+        if let Some(&ci) = canon.get(&st)
+            && !chosen.contains(&ci)
+        {
+            chosen.push(ci);
         }
     }
     let cands = chosen
@@ -163,11 +172,21 @@ fn search(items: &[Item], stored: &[Stored], canon: &HashMap<i64, usize>, s: &Su
     (cands, stats)
 }
 
-fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<String, (String, String)>>) -> (Vec<i64>, Vec<bool>) {
+fn run(
+    items: &[Item],
+    order: &[usize],
+    cfg: &FoldConfig,
+    diag: Option<&HashMap<String, (String, String)>>,
+) -> (Vec<i64>, Vec<bool>) {
     let mut stored: Vec<Stored> = Vec::new();
     let mut canon: HashMap<i64, usize> = HashMap::new(); // story -> stored index
     let mut next_story = 1i64;
-    let truth_of = |i: usize| diag.and_then(|t| t.get(&items[i].key_guid).or_else(|| t.get(&items[i].key_link)));
+    let truth_of = |i: usize| {
+        diag.and_then(|t| {
+            t.get(&items[i].key_guid)
+                .or_else(|| t.get(&items[i].key_link))
+        })
+    };
     for &i in order {
         let s = &items[i].subject;
         let (cands, stats) = search(items, &stored, &canon, s, cfg);
@@ -175,29 +194,60 @@ fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<
         let si = stored.len();
         match decision {
             Decision::NewStory => {
-                stored.push(Stored { item: i, story: next_story, method: None });
+                stored.push(Stored {
+                    item: i,
+                    story: next_story,
+                    method: None,
+                });
                 canon.insert(next_story, si);
                 next_story += 1;
             }
             Decision::Fold(f) => {
                 if let (Some(d), Some(a)) = (diag, truth_of(i)) {
                     let m = stored[f.matched_item_id as usize].item;
-                    if let Some(b) = d.get(&items[m].key_guid).or_else(|| d.get(&items[m].key_link)) {
-                        if a.0 != b.0 {
-                            println!(
-                                "FALSE {} {:?} d={:?} s={:?} [{}] {:?}\n   {} [{}] {:?}\n   -> {} [{}] {:?}",
-                                f.method.as_str(), f.detail, f.distance, f.score, a.1, s.title,
-                                items[i].feed, s.signature.text_len, s.content_text.chars().take(150).collect::<String>(),
-                                items[m].feed, b.1, items[m].subject.content_text.chars().take(150).collect::<String>()
-                            );
-                        }
+                    if let Some(b) = d
+                        .get(&items[m].key_guid)
+                        .or_else(|| d.get(&items[m].key_link))
+                        && a.0 != b.0
+                    {
+                        println!(
+                            "FALSE {} {:?} d={:?} s={:?} [{}] {:?}\n   {} [{}] {:?}\n   -> {} [{}] {:?}",
+                            f.method.as_str(),
+                            f.detail,
+                            f.distance,
+                            f.score,
+                            a.1,
+                            s.title,
+                            items[i].feed,
+                            s.signature.text_len,
+                            s.content_text.chars().take(150).collect::<String>(),
+                            items[m].feed,
+                            b.1,
+                            items[m]
+                                .subject
+                                .content_text
+                                .chars()
+                                .take(150)
+                                .collect::<String>()
+                        );
                     }
                 }
                 if f.becomes_canonical && diag.is_some() {
                     let m = stored[canon[&f.story_id]].item;
-                    println!("CANON {} [{}] {:?} <- replaces {} {:?}", items[i].feed, f.method.as_str(), s.published_at, items[m].feed, items[m].subject.published_at);
+                    println!(
+                        "CANON {} [{}] {:?} <- replaces {} {:?}",
+                        items[i].feed,
+                        f.method.as_str(),
+                        s.published_at,
+                        items[m].feed,
+                        items[m].subject.published_at
+                    );
                 }
-                stored.push(Stored { item: i, story: f.story_id, method: Some(f.method.as_str().to_string()) });
+                stored.push(Stored {
+                    item: i,
+                    story: f.story_id,
+                    method: Some(f.method.as_str().to_string()),
+                });
                 if f.becomes_canonical {
                     canon.insert(f.story_id, si);
                 }
@@ -221,7 +271,11 @@ fn run(items: &[Item], order: &[usize], cfg: &FoldConfig, diag: Option<&HashMap<
 fn misses(items: &[Item], stored: &[Stored], truth: &HashMap<String, (String, String)>) {
     use feedfold::fingerprint;
     use feedfold::normalize::fold_text;
-    let t = |i: usize| truth.get(&items[i].key_guid).or_else(|| truth.get(&items[i].key_link));
+    let t = |i: usize| {
+        truth
+            .get(&items[i].key_guid)
+            .or_else(|| truth.get(&items[i].key_link))
+    };
     let mut story_of = vec![0i64; items.len()];
     for st in stored {
         story_of[st.item] = st.story;
@@ -240,12 +294,20 @@ fn misses(items: &[Item], stored: &[Stored], truth: &HashMap<String, (String, St
                     continue;
                 }
                 let d = fingerprint::distance(sa.signature.simhash, sb.signature.simhash);
-                let (r, c) = fingerprint::overlap(&fingerprint::shingles(&fold_text(&sa.content_text)), &fingerprint::shingles(&fold_text(&sb.content_text)));
+                let (r, c) = fingerprint::overlap(
+                    &fingerprint::shingles(&fold_text(&sa.content_text)),
+                    &fingerprint::shingles(&fold_text(&sb.content_text)),
+                );
                 println!(
                     "MISS {sid} d={d} res={r:.2} cont={c:.2} lead={} len={}/{} [{}] vs [{}]\n   A {:?}\n   B {:?}",
-                    sa.signature.lead_hash.is_some() && sa.signature.lead_hash == sb.signature.lead_hash,
-                    sa.signature.text_len, sb.signature.text_len, t(a).unwrap().1, t(b).unwrap().1,
-                    sa.content_text.chars().take(300).collect::<String>(), sb.content_text.chars().take(300).collect::<String>()
+                    sa.signature.lead_hash.is_some()
+                        && sa.signature.lead_hash == sb.signature.lead_hash,
+                    sa.signature.text_len,
+                    sb.signature.text_len,
+                    t(a).unwrap().1,
+                    t(b).unwrap().1,
+                    sa.content_text.chars().take(300).collect::<String>(),
+                    sb.content_text.chars().take(300).collect::<String>()
                 );
             }
         }
@@ -255,7 +317,10 @@ fn misses(items: &[Item], stored: &[Stored], truth: &HashMap<String, (String, St
 fn write_tsv(path: &Path, items: &[Item], story: &[i64], canon: &[bool]) {
     let mut s = String::from("guid\tlink\tassigned_story\tis_canonical\n");
     for (i, it) in items.iter().enumerate() {
-        s.push_str(&format!("{}\t{}\t{}\t{}\n", it.key_guid, it.key_link, story[i], canon[i] as u8));
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            it.key_guid, it.key_link, story[i], canon[i] as u8
+        ));
     }
     std::fs::write(path, s).expect("write tsv");
 }
@@ -291,12 +356,22 @@ fn load_truth(dir: &Path) -> HashMap<String, (String, String)> {
 fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &FoldConfig) {
     use feedfold::fingerprint;
     use feedfold::normalize::{fold_text, tokens};
-    let story = |i: usize| truth.get(&items[i].key_guid).or_else(|| truth.get(&items[i].key_link)).map(|t| t.0.clone());
+    let story = |i: usize| {
+        truth
+            .get(&items[i].key_guid)
+            .or_else(|| truth.get(&items[i].key_link))
+            .map(|t| t.0.clone())
+    };
     let mut by_lang: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
-        by_lang.entry(it.subject.lang.clone().unwrap_or_default()).or_default().push(i);
+        by_lang
+            .entry(it.subject.lang.clone().unwrap_or_default())
+            .or_default()
+            .push(i);
     }
-    println!("tiny-text collisions: different-story pairs (same language) whose first N tokens pass verification");
+    println!(
+        "tiny-text collisions: different-story pairs (same language) whose first N tokens pass verification"
+    );
     println!("N\tpairs\tsimhash<=12&verified\tlead-style containment>=0.8");
     for n in [3usize, 5, 8, 10, 15, 20, 25, 30, 40] {
         let (mut pairs, mut sim, mut cont) = (0u64, 0u64, 0u64);
@@ -305,20 +380,30 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
                 .iter()
                 .map(|&i| {
                     let f = fold_text(&items[i].subject.content_text);
-                    (i, tokens(&f).into_iter().take(n).collect::<Vec<_>>().join(" "))
+                    (
+                        i,
+                        tokens(&f).into_iter().take(n).collect::<Vec<_>>().join(" "),
+                    )
                 })
                 .filter(|(_, t)| !t.is_empty())
                 .collect();
-            let fp: Vec<(u64, Vec<u64>)> = pre.iter().map(|(_, t)| (fingerprint::simhash(t), fingerprint::shingles(t))).collect();
+            let fp: Vec<(u64, Vec<u64>)> = pre
+                .iter()
+                .map(|(_, t)| (fingerprint::simhash(t), fingerprint::shingles(t)))
+                .collect();
             for a in 0..pre.len() {
                 for b in a + 1..pre.len() {
-                    if story(pre[a].0) == story(pre[b].0) || pre[a].1 == pre[b].1 && story(pre[a].0).is_none() {
+                    if story(pre[a].0) == story(pre[b].0)
+                        || pre[a].1 == pre[b].1 && story(pre[a].0).is_none()
+                    {
                         continue;
                     }
                     pairs += 1;
                     let d = fingerprint::distance(fp[a].0 as i64, fp[b].0 as i64);
                     let (r, c) = fingerprint::overlap(&fp[a].1, &fp[b].1);
-                    if d <= cfg.max_distance && (r >= cfg.min_resemblance || c >= cfg.min_containment) {
+                    if d <= cfg.max_distance
+                        && (r >= cfg.min_resemblance || c >= cfg.min_containment)
+                    {
                         sim += 1;
                     }
                     if c >= cfg.min_containment {
@@ -332,7 +417,10 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
     // Full texts: the closest different-story pairs by shingle overlap.
     let mut worst: Vec<(f64, f64, i32, u32, String, String)> = Vec::new();
     for idx in by_lang.values() {
-        let sh: Vec<Vec<u64>> = idx.iter().map(|&i| fingerprint::shingles(&fold_text(&items[i].subject.content_text))).collect();
+        let sh: Vec<Vec<u64>> = idx
+            .iter()
+            .map(|&i| fingerprint::shingles(&fold_text(&items[i].subject.content_text)))
+            .collect();
         for a in 0..idx.len() {
             for b in a + 1..idx.len() {
                 let (ia, ib) = (idx[a], idx[b]);
@@ -343,8 +431,21 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
                 if c >= 0.5 || r >= 0.3 {
                     let sa = &items[ia].subject.signature;
                     let sb = &items[ib].subject.signature;
-                    let rel = |i: usize| truth.get(&items[i].key_guid).or_else(|| truth.get(&items[i].key_link)).map(|t| t.1.clone()).unwrap_or_default();
-                    worst.push((c, r, sa.text_len.min(sb.text_len), fingerprint::distance(sa.simhash, sb.simhash), rel(ia), rel(ib)));
+                    let rel = |i: usize| {
+                        truth
+                            .get(&items[i].key_guid)
+                            .or_else(|| truth.get(&items[i].key_link))
+                            .map(|t| t.1.clone())
+                            .unwrap_or_default()
+                    };
+                    worst.push((
+                        c,
+                        r,
+                        sa.text_len.min(sb.text_len),
+                        fingerprint::distance(sa.simhash, sb.simhash),
+                        rel(ia),
+                        rel(ib),
+                    ));
                 }
             }
         }
@@ -352,13 +453,20 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
     worst.sort_by(|a, b| b.partial_cmp(a).unwrap());
     println!("closest different-story pairs (containment, resemblance, shorter len, distance):");
     for w in worst.iter().take(25) {
-        println!("  cont={:.2} res={:.2} len={} d={} {} | {}", w.0, w.1, w.2, w.3, w.4, w.5);
+        println!(
+            "  cont={:.2} res={:.2} len={} d={} {} | {}",
+            w.0, w.1, w.2, w.3, w.4, w.5
+        );
     }
     let mut lens: Vec<i32> = items.iter().map(|i| i.subject.signature.text_len).collect();
     lens.sort();
     println!(
         "text_len quantiles: min {} p5 {} p25 {} median {} (items {})",
-        lens[0], lens[lens.len() / 20], lens[lens.len() / 4], lens[lens.len() / 2], lens.len()
+        lens[0],
+        lens[lens.len() / 20],
+        lens[lens.len() / 4],
+        lens[lens.len() / 2],
+        lens.len()
     );
 }
 
@@ -366,7 +474,10 @@ fn measure(items: &[Item], truth: &HashMap<String, (String, String)>, cfg: &Fold
 fn bench(items: &[Item]) {
     use feedfold::fingerprint;
     use feedfold::normalize::fold_text;
-    let texts: Vec<&Item> = items.iter().filter(|i| (2000..=5000).contains(&i.subject.content_text.len())).collect();
+    let texts: Vec<&Item> = items
+        .iter()
+        .filter(|i| (2000..=5000).contains(&i.subject.content_text.len()))
+        .collect();
     let decor = fingerprint::headline::Decor::default();
     let rounds = 20;
     let t = std::time::Instant::now();
@@ -380,18 +491,28 @@ fn bench(items: &[Item]) {
     let t = std::time::Instant::now();
     for _ in 0..rounds {
         for it in &texts {
-            let sig = prepare::signature(it.subject.title.as_deref(), &it.subject.content_text, None, &decor);
+            let sig = prepare::signature(
+                it.subject.title.as_deref(),
+                &it.subject.content_text,
+                None,
+                &decor,
+            );
             acc ^= sig.simhash;
         }
     }
     let sig_rate = (rounds * texts.len()) as f64 / t.elapsed().as_secs_f64();
     let mut by_lang: std::collections::BTreeMap<String, usize> = Default::default();
     for it in &texts {
-        *by_lang.entry(it.subject.lang.clone().unwrap_or_default()).or_default() += 1;
+        *by_lang
+            .entry(it.subject.lang.clone().unwrap_or_default())
+            .or_default() += 1;
     }
     println!(
         "bench: {} texts of 2-5 KB {:?}: simhash (fold+features) {:.0} docs/s, full signature {:.0} docs/s (one thread) [{acc:x}]",
-        texts.len(), by_lang, simhash_rate, sig_rate
+        texts.len(),
+        by_lang,
+        simhash_rate,
+        sig_rate
     );
 }
 
@@ -428,7 +549,15 @@ fn main() {
         bench(&items);
     }
     let mut published: Vec<usize> = (0..items.len()).collect();
-    published.sort_by_key(|&i| (items[i].subject.published_at.unwrap_or(items[i].subject.dated_at), i));
+    published.sort_by_key(|&i| {
+        (
+            items[i]
+                .subject
+                .published_at
+                .unwrap_or(items[i].subject.dated_at),
+            i,
+        )
+    });
     let file: Vec<usize> = (0..items.len()).collect();
     for (name, order) in [("published", published), ("file", file)] {
         let t = std::time::Instant::now();
@@ -436,7 +565,11 @@ fn main() {
         let el = t.elapsed();
         let out = std::env::temp_dir().join(format!("fold_eval_{name}.tsv"));
         write_tsv(&out, &items, &story, &canon);
-        println!("=== order: {name} ({} decisions in {el:?}) -> {}", items.len(), out.display());
+        println!(
+            "=== order: {name} ({} decisions in {el:?}) -> {}",
+            items.len(),
+            out.display()
+        );
         println!("{}", score(&dir, &out));
     }
 }

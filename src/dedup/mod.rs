@@ -276,7 +276,11 @@ impl<'a> Texts<'a> {
     fn summary(&mut self) -> &[u64] {
         let s = self.subject;
         self.subject_summary.get_or_insert_with(|| {
-            let t = s.summary.as_deref().filter(|t| !t.is_empty()).unwrap_or(&s.content_text);
+            let t = s
+                .summary
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&s.content_text);
             fingerprint::shingles(&fold_text(t))
         })
     }
@@ -308,7 +312,10 @@ fn numbers_agree(a: &[String], b: &[String]) -> bool {
     if small.len() < 2 {
         return true;
     }
-    let missing = small.iter().filter(|x| big.binary_search(x).is_err()).count();
+    let missing = small
+        .iter()
+        .filter(|x| big.binary_search(x).is_err())
+        .count();
     missing <= (small.len() / 5).max(1)
 }
 
@@ -317,7 +324,8 @@ fn shingles_of(item: &Subject) -> Vec<u64> {
 }
 
 fn usable_url(u: &Option<String>) -> Option<&str> {
-    u.as_deref().filter(|u| !crate::normalize::url::is_front_page(u))
+    u.as_deref()
+        .filter(|u| !crate::normalize::url::is_front_page(u))
 }
 
 fn within(a: DateTime<Utc>, b: DateTime<Utc>, w: std::time::Duration) -> bool {
@@ -326,10 +334,19 @@ fn within(a: DateTime<Utc>, b: DateTime<Utc>, w: std::time::Duration) -> bool {
 }
 
 /// Evaluates one candidate; returns the fold it supports, if any.
-fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &HashSet<i64>, cfg: &FoldConfig) -> Option<Fold> {
+fn judge(
+    subject: &Subject,
+    c: &Candidate,
+    texts: &mut Texts<'_>,
+    generic: &HashSet<i64>,
+    cfg: &FoldConfig,
+) -> Option<Fold> {
     let s = &subject.signature;
     let o = &c.item.signature;
-    let fold = |method: FoldMethod, distance: Option<i32>, score: Option<f64>, detail: Option<String>| Fold {
+    let fold = |method: FoldMethod,
+                distance: Option<i32>,
+                score: Option<f64>,
+                detail: Option<String>| Fold {
         story_id: c.story_id,
         matched_item_id: c.item_id,
         method,
@@ -342,10 +359,17 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
     let dist = crate::fingerprint::distance(s.simhash, o.simhash) as i32;
 
     // Same page.
-    if let (Some(a), Some(b)) = (usable_url(&subject.canonical_url), usable_url(&c.item.canonical_url)) {
-        if a == b {
-            return Some(fold(FoldMethod::Url, Some(dist), Some(1.0), Some(a.to_string())));
-        }
+    if let (Some(a), Some(b)) = (
+        usable_url(&subject.canonical_url),
+        usable_url(&c.item.canonical_url),
+    ) && a == b
+    {
+        return Some(fold(
+            FoldMethod::Url,
+            Some(dist),
+            Some(1.0),
+            Some(a.to_string()),
+        ));
     }
     // Same body, exactly (not for tiny texts: "Read the full story at …"
     // is the same on every pointer of an aggregator).
@@ -358,7 +382,8 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
         matches!((usable_url(&from.origin_url), usable_url(&to.canonical_url)), (Some(a), Some(b)) if a == b)
     };
     if cites(subject, &c.item) || cites(&c.item, subject) {
-        let same_lang = subject.lang.is_none() || c.item.lang.is_none() || subject.lang == c.item.lang;
+        let same_lang =
+            subject.lang.is_none() || c.item.lang.is_none() || subject.lang == c.item.lang;
         let ok = if same_lang && long(s.text_len) && long(o.text_len) {
             let (_, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
             cont >= 0.3 || (s.headline_hash.is_some() && s.headline_hash == o.headline_hash)
@@ -367,7 +392,12 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
         };
         if ok {
             let target = usable_url(&c.item.canonical_url).or(usable_url(&subject.canonical_url));
-            return Some(fold(FoldMethod::Origin, Some(dist), Some(1.0), target.map(str::to_string)));
+            return Some(fold(
+                FoldMethod::Origin,
+                Some(dist),
+                Some(1.0),
+                target.map(str::to_string),
+            ));
         }
     }
     // Near-duplicate bodies, verified by shingle overlap. Inside the simhash
@@ -376,7 +406,9 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
     // shared lead with the shorter text contained in the longer.
     if long(s.text_len) && long(o.text_len) {
         let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
-        if (res < cfg.min_resemblance && cont < cfg.min_containment) || !numbers_agree(texts.numbers(), &numbers_of(&c.item)) {
+        if (res < cfg.min_resemblance && cont < cfg.min_containment)
+            || !numbers_agree(texts.numbers(), &numbers_of(&c.item))
+        {
             return headline_fold(subject, c, texts, generic, cfg, fold);
         }
         let detail = Some(format!("resemblance={res:.3} containment={cont:.3}"));
@@ -392,14 +424,26 @@ fn judge(subject: &Subject, c: &Candidate, texts: &mut Texts<'_>, generic: &Hash
             return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
         }
         if near {
-            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
+            return Some(fold(
+                FoldMethod::Simhash,
+                Some(dist),
+                Some(res.max(cont)),
+                detail,
+            ));
         }
         // Short texts differ from a templated sibling by one slot word, which
         // a containment ratio barely sees: beyond the radius they need a
         // shared lead.
         let shorter = s.text_len.min(o.text_len);
-        if shorter >= 2 * cfg.min_text_len && (res >= cfg.far_resemblance || cont >= cfg.far_containment) {
-            return Some(fold(FoldMethod::Simhash, Some(dist), Some(res.max(cont)), detail));
+        if shorter >= 2 * cfg.min_text_len
+            && (res >= cfg.far_resemblance || cont >= cfg.far_containment)
+        {
+            return Some(fold(
+                FoldMethod::Simhash,
+                Some(dist),
+                Some(res.max(cont)),
+                detail,
+            ));
         }
     }
     headline_fold(subject, c, texts, generic, cfg, fold)
@@ -417,34 +461,41 @@ fn headline_fold(
     let s = &subject.signature;
     let o = &c.item.signature;
     let long = |n: i32| n >= cfg.min_text_len;
-    if let (Some(hs), Some(ho)) = (s.headline_hash, o.headline_hash) {
-        if hs == ho && !generic.contains(&hs) && within(subject.dated_at, c.item.dated_at, cfg.headline_window) {
-            let detail = s.headline_key.clone();
-            let (s_long, o_long) = (long(s.text_len), long(o.text_len));
-            let ok = match (s_long, o_long) {
-                // Two articles: their bodies decide (templated reports share
-                // headlines and differ in figures), never the headline.
-                (true, true) => false,
-                // A short item against an article: its summary, if any,
-                // must be contained in the article.
-                (false, true) => {
-                    s.text_len == 0 || {
-                        let sum = texts.summary().to_vec();
-                        fingerprint::containment_in(&sum, &shingles_of(&c.item)) >= 0.6
-                    }
+    if let (Some(hs), Some(ho)) = (s.headline_hash, o.headline_hash)
+        && hs == ho
+        && !generic.contains(&hs)
+        && within(subject.dated_at, c.item.dated_at, cfg.headline_window)
+    {
+        let detail = s.headline_key.clone();
+        let (s_long, o_long) = (long(s.text_len), long(o.text_len));
+        let ok = match (s_long, o_long) {
+            // Two articles: their bodies decide (templated reports share
+            // headlines and differ in figures), never the headline.
+            (true, true) => false,
+            // A short item against an article: its summary, if any,
+            // must be contained in the article.
+            (false, true) => {
+                s.text_len == 0 || {
+                    let sum = texts.summary().to_vec();
+                    fingerprint::containment_in(&sum, &shingles_of(&c.item)) >= 0.6
                 }
-                (true, false) => {
-                    o.text_len == 0 || {
-                        let t = c.item.summary.as_deref().filter(|t| !t.is_empty()).unwrap_or(&c.item.content_text);
-                        let sum = fingerprint::shingles(&fold_text(t));
-                        fingerprint::containment_in(&sum, texts.subject()) >= 0.6
-                    }
-                }
-                (false, false) => true,
-            };
-            if ok {
-                return Some(fold(FoldMethod::Headline, None, Some(1.0), detail));
             }
+            (true, false) => {
+                o.text_len == 0 || {
+                    let t = c
+                        .item
+                        .summary
+                        .as_deref()
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or(&c.item.content_text);
+                    let sum = fingerprint::shingles(&fold_text(t));
+                    fingerprint::containment_in(&sum, texts.subject()) >= 0.6
+                }
+            }
+            (false, false) => true,
+        };
+        if ok {
+            return Some(fold(FoldMethod::Headline, None, Some(1.0), detail));
         }
     }
     None
@@ -453,9 +504,16 @@ fn headline_fold(
 /// Headlines that recur across stories: refused as evidence. Counted from
 /// the candidates (distinct stories carrying the headline) and from the
 /// store's window-wide key counts.
-fn generic_headlines(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, cfg: &FoldConfig) -> HashSet<i64> {
+fn generic_headlines(
+    subject: &Subject,
+    candidates: &[Candidate],
+    stats: &KeyStats,
+    cfg: &FoldConfig,
+) -> HashSet<i64> {
     let mut out = HashSet::new();
-    let Some(h) = subject.signature.headline_hash else { return out };
+    let Some(h) = subject.signature.headline_hash else {
+        return out;
+    };
     let stories: HashSet<i64> = candidates
         .iter()
         .filter(|c| c.item.signature.headline_hash == Some(h))
@@ -465,14 +523,21 @@ fn generic_headlines(subject: &Subject, candidates: &[Candidate], stats: &KeySta
     let count = stats.counts.get(&key).copied().unwrap_or(0);
     // Copies of one story share a headline too, so the window count alone
     // is only decisive when it is far above a story's usual copy count.
-    if stories.len() >= cfg.generic_headline_stories || count >= 4 * cfg.generic_headline_stories as i64 + 8 {
+    if stories.len() >= cfg.generic_headline_stories
+        || count >= 4 * cfg.generic_headline_stories as i64 + 8
+    {
         out.insert(h);
     }
     out
 }
 
 /// Decides whether `subject` folds into one of the candidates' stories.
-pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, config: &FoldConfig) -> Decision {
+pub fn decide(
+    subject: &Subject,
+    candidates: &[Candidate],
+    stats: &KeyStats,
+    config: &FoldConfig,
+) -> Decision {
     if subject.feed_policy != FeedPolicy::Normal {
         return Decision::NewStory;
     }
@@ -493,7 +558,9 @@ pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, con
         if c.vetoed || c.item.feed_policy == FeedPolicy::Never {
             continue;
         }
-        let Some(f) = judge(subject, c, &mut texts, &generic, config) else { continue };
+        let Some(f) = judge(subject, c, &mut texts, &generic, config) else {
+            continue;
+        };
         let e = per_story.entry(f.story_id).or_insert((0, f.clone()));
         e.0 += 1;
         if (rank(f.method), f.score.unwrap_or(0.0)) > (rank(e.1.method), e.1.score.unwrap_or(0.0)) {
@@ -509,18 +576,29 @@ pub fn decide(subject: &Subject, candidates: &[Candidate], stats: &KeyStats, con
         })
         .map(|(_, f)| f);
     // A story vetoed for the subject is vetoed whichever item matched.
-    let vetoed: HashSet<i64> = candidates.iter().filter(|c| c.vetoed).map(|c| c.story_id).collect();
+    let vetoed: HashSet<i64> = candidates
+        .iter()
+        .filter(|c| c.vetoed)
+        .map(|c| c.story_id)
+        .collect();
     if best.as_ref().is_some_and(|b| vetoed.contains(&b.story_id)) {
         best = None;
     }
     if best.is_none() {
-        best = xling::decide_translation(subject, candidates, stats, config).filter(|f| !vetoed.contains(&f.story_id));
+        best = xling::decide_translation(subject, candidates, stats, config)
+            .filter(|f| !vetoed.contains(&f.story_id));
     }
-    let Some(mut fold) = best else { return Decision::NewStory };
+    let Some(mut fold) = best else {
+        return Decision::NewStory;
+    };
     let canon = candidates
         .iter()
         .find(|c| c.story_id == fold.story_id && c.is_canonical)
-        .or_else(|| candidates.iter().find(|c| c.item_id == fold.matched_item_id));
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|c| c.item_id == fold.matched_item_id)
+        });
     fold.becomes_canonical = canon.is_some_and(|c| more_original(subject, &c.item, config));
     Decision::Fold(fold)
 }
@@ -561,7 +639,9 @@ pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
         let (sa, sb) = (shingles_of(a), shingles_of(b));
         let i = fingerprint::intersection(&sa, &sb) as f64;
         let excerpt = |small: &[u64], big: &[u64]| {
-            !small.is_empty() && i / small.len() as f64 >= cfg.min_containment && (small.len() as f64) < 0.8 * big.len() as f64
+            !small.is_empty()
+                && i / small.len() as f64 >= cfg.min_containment
+                && (small.len() as f64) < 0.8 * big.len() as f64
         };
         if excerpt(&sa, &sb) {
             return false;
@@ -608,10 +688,22 @@ mod tests {
         let cases: &[(&[&str], &[&str], bool)] = &[
             (&[], &["1", "2"], true),
             (&["7"], &["8"], true),
-            (&["412", "500", "61", "5"], &["431", "900", "58", "2"], false),
-            (&["412", "500", "61", "5"], &["412", "500", "61", "5", "2024"], true),
+            (
+                &["412", "500", "61", "5"],
+                &["431", "900", "58", "2"],
+                false,
+            ),
+            (
+                &["412", "500", "61", "5"],
+                &["412", "500", "61", "5", "2024"],
+                true,
+            ),
             (&["1", "2", "3", "4", "5"], &["1", "2", "3", "4", "9"], true),
-            (&["1", "2", "3", "4", "5"], &["1", "2", "3", "8", "9"], false),
+            (
+                &["1", "2", "3", "4", "5"],
+                &["1", "2", "3", "8", "9"],
+                false,
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(numbers_agree(&s(a), &s(b)), *want, "{a:?} {b:?}");

@@ -39,7 +39,8 @@ fn split_suffix(s: &str) -> Option<(&str, &str)> {
         .max_by_key(|(p, _)| *p)?;
     let head = s[..pos].trim();
     let seg = s[pos + sep.len()..].trim();
-    (!head.is_empty() && !seg.is_empty() && seg.split_whitespace().count() <= 6).then_some((head, seg))
+    (!head.is_empty() && !seg.is_empty() && seg.split_whitespace().count() <= 6)
+        .then_some((head, seg))
 }
 
 fn split_prefix(s: &str) -> Option<(&str, &str)> {
@@ -49,7 +50,8 @@ fn split_prefix(s: &str) -> Option<(&str, &str)> {
         .min_by_key(|(p, _)| *p)?;
     let seg = s[..pos].trim();
     let rest = s[pos + sep.len()..].trim();
-    (!seg.is_empty() && !rest.is_empty() && seg.split_whitespace().count() <= 3).then_some((seg, rest))
+    (!seg.is_empty() && !rest.is_empty() && seg.split_whitespace().count() <= 3)
+        .then_some((seg, rest))
 }
 
 /// Learns a feed's headline decorations from a batch of its titles plus
@@ -69,7 +71,9 @@ pub fn learn(titles: &[&str], learned: &[i64]) -> Decor {
     }
     let keep = |m: HashMap<String, usize>, kind: &str| -> HashSet<String> {
         m.into_iter()
-            .filter(|(k, n)| !k.is_empty() && (*n >= MIN_DECOR || learned.contains(&decor_hash(kind, k))))
+            .filter(|(k, n)| {
+                !k.is_empty() && (*n >= MIN_DECOR || learned.contains(&decor_hash(kind, k)))
+            })
             .map(|(k, _)| k)
             .collect()
     };
@@ -130,8 +134,11 @@ fn wire_prefix(s: &str) -> Option<&str> {
     };
     let upper = w.chars().count() >= 3 && w.chars().all(|c| c.is_uppercase());
     let rest = rest.trim_start();
-    (num_ok && upper && rest.chars().next().is_some_and(|c| c.is_alphabetic()) && rest.chars().any(|c| c.is_lowercase()))
-        .then_some(rest)
+    (num_ok
+        && upper
+        && rest.chars().next().is_some_and(|c| c.is_alphabetic())
+        && rest.chars().any(|c| c.is_lowercase()))
+    .then_some(rest)
 }
 
 fn agency_credit(s: &str) -> Option<&str> {
@@ -166,10 +173,10 @@ pub fn normalize(title: &str, site: Option<&str>, decor: &Decor) -> String {
         if let Some(rest) = agency_credit(s) {
             s = rest;
         }
-        if let Some((seg, rest)) = split_prefix(s) {
-            if decor.prefixes.contains(&seg_key(seg)) {
-                s = rest;
-            }
+        if let Some((seg, rest)) = split_prefix(s)
+            && decor.prefixes.contains(&seg_key(seg))
+        {
+            s = rest;
         }
         if let Some(rest) = wire_prefix(s) {
             s = rest;
@@ -179,7 +186,11 @@ pub fn normalize(title: &str, site: Option<&str>, decor: &Decor) -> String {
         }
     }
     let out = normalize_plain(s);
-    if out.is_empty() { normalize_plain(&t) } else { out }
+    if out.is_empty() {
+        normalize_plain(&t)
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -190,10 +201,26 @@ mod tests {
     fn decorations_across_scripts() {
         let none = Decor::default();
         let cases: &[(&str, Option<&str>, &str)] = &[
-            ("UPDATE 2-Oil prices rise on supply fears", None, "oil prices rise on supply fears"),
-            ("EXCLUSIVE-Bank weighs sale of unit", None, "bank weighs sale of unit"),
-            ("Oil prices rise on supply fears (Reuters)", None, "oil prices rise on supply fears"),
-            ("Oil prices rise on supply fears - Harbor Times", Some("harbortimes.example"), "oil prices rise on supply fears"),
+            (
+                "UPDATE 2-Oil prices rise on supply fears",
+                None,
+                "oil prices rise on supply fears",
+            ),
+            (
+                "EXCLUSIVE-Bank weighs sale of unit",
+                None,
+                "bank weighs sale of unit",
+            ),
+            (
+                "Oil prices rise on supply fears (Reuters)",
+                None,
+                "oil prices rise on supply fears",
+            ),
+            (
+                "Oil prices rise on supply fears - Harbor Times",
+                Some("harbortimes.example"),
+                "oil prices rise on supply fears",
+            ),
             ("CHINA-US TALKS RESUME", None, "china us talks resume"),
             ("ＴＯＫＹＯ　株価が上昇", None, "tokyo 株価が上昇"),
             ("서울 증시, 이틀째 상승", None, "서울 증시 이틀째 상승"),
@@ -207,13 +234,27 @@ mod tests {
 
     #[test]
     fn learned_suffix_per_feed() {
-        let titles = ["日銀が利上げ｜ロイター", "円相場が続落｜ロイター", "株価が反発｜ロイター", "Single title"];
+        let titles = [
+            "日銀が利上げ｜ロイター",
+            "円相場が続落｜ロイター",
+            "株価が反発｜ロイター",
+            "Single title",
+        ];
         let d = learn(&titles, &[]);
-        assert_eq!(normalize("日銀が利上げ｜ロイター", None, &d), "日銀が利上げ");
+        assert_eq!(
+            normalize("日銀が利上げ｜ロイター", None, &d),
+            "日銀が利上げ"
+        );
         // A remembered decoration applies to a batch where it is rare.
         let later = learn(&["新しい見出し｜ロイター"], &decor_shapes(&d));
-        assert_eq!(normalize("新しい見出し｜ロイター", None, &later), "新しい見出し");
+        assert_eq!(
+            normalize("新しい見出し｜ロイター", None, &later),
+            "新しい見出し"
+        );
         // Without learning, the suffix stays.
-        assert_eq!(normalize("新しい見出し｜ロイター", None, &Decor::default()), "新しい見出し ロイター");
+        assert_eq!(
+            normalize("新しい見出し｜ロイター", None, &Decor::default()),
+            "新しい見出し ロイター"
+        );
     }
 }

@@ -91,11 +91,11 @@ fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
             run.push(c);
         }
     }
-    if let Some(p) = prev_han {
-        if han_alone {
-            let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
-            f(feature_hash(&folded.as_bytes()[p..e]));
-        }
+    if let Some(p) = prev_han
+        && han_alone
+    {
+        let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
+        f(feature_hash(&folded.as_bytes()[p..e]));
     }
     flush(&mut run, &mut bounds, &mut f);
 }
@@ -149,10 +149,16 @@ fn joined(toks: &[&str]) -> String {
 /// All body fingerprints of folded text in one pass over its tokens.
 pub fn body_prints(folded: &str) -> BodyPrints {
     let toks = crate::normalize::text::tokens(folded);
-    let lead_hash = (toks.len() >= LEAD_TOKENS).then(|| hash64(&format!("lead\u{1}{}", joined(&toks[..LEAD_TOKENS]))));
-    let short_lead_hash =
-        (toks.len() >= SHORT_LEAD_TOKENS).then(|| hash64(&format!("lead20\u{1}{}", joined(&toks[..SHORT_LEAD_TOKENS]))));
-    let content_hash = (!toks.is_empty()).then(|| hash64(&format!("content\u{1}{}", joined(&toks))));
+    let lead_hash = (toks.len() >= LEAD_TOKENS)
+        .then(|| hash64(&format!("lead\u{1}{}", joined(&toks[..LEAD_TOKENS]))));
+    let short_lead_hash = (toks.len() >= SHORT_LEAD_TOKENS).then(|| {
+        hash64(&format!(
+            "lead20\u{1}{}",
+            joined(&toks[..SHORT_LEAD_TOKENS])
+        ))
+    });
+    let content_hash =
+        (!toks.is_empty()).then(|| hash64(&format!("content\u{1}{}", joined(&toks))));
     let th: Vec<u64> = toks.iter().map(|t| feature_hash(t.as_bytes())).collect();
     BodyPrints {
         simhash: simhash(folded),
@@ -366,7 +372,10 @@ mod tests {
 
     #[test]
     fn case_and_width_do_not_matter() {
-        assert_eq!(simhash(&fold_text("ＨＥＬＬＯ World again")), simhash(&fold_text("hello world AGAIN")));
+        assert_eq!(
+            simhash(&fold_text("ＨＥＬＬＯ World again")),
+            simhash(&fold_text("hello world AGAIN"))
+        );
     }
 
     #[test]

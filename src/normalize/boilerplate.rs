@@ -97,7 +97,10 @@ pub fn keep_mask(blocks: &[Block], shapes: &[Option<i64>], template: &HashSet<i6
 }
 
 fn is_sentence_end(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '…' | '」' | '"' | '”')
+    matches!(
+        c,
+        '.' | '!' | '?' | '。' | '！' | '？' | '…' | '」' | '"' | '”'
+    )
 }
 
 /// Removes a sentence (or summary) glued in front of the body that the body
@@ -110,10 +113,10 @@ pub fn unglue_repeated_lead(blocks: &mut Vec<String>) {
             blocks.remove(0);
         }
     }
-    if let Some(first) = blocks.first_mut() {
-        if let Some(fixed) = unglue(first) {
-            *first = fixed;
-        }
+    if let Some(first) = blocks.first_mut()
+        && let Some(fixed) = unglue(first)
+    {
+        *first = fixed;
     }
 }
 
@@ -164,10 +167,19 @@ mod tests {
 
     #[test]
     fn peels_only_edges() {
-        let blocks = vec![b("chrome"), b("body one"), b("mid template"), b("body two"), b("footer")];
+        let blocks = vec![
+            b("chrome"),
+            b("body one"),
+            b("mid template"),
+            b("body two"),
+            b("footer"),
+        ];
         let shapes: Vec<Option<i64>> = (0..5).map(|i| Some(i as i64)).collect();
         let template: HashSet<i64> = [0, 2, 4].into_iter().collect();
-        assert_eq!(keep_mask(&blocks, &shapes, &template), vec![false, true, true, true, false]);
+        assert_eq!(
+            keep_mask(&blocks, &shapes, &template),
+            vec![false, true, true, true, false]
+        );
         let all: HashSet<i64> = (0..5).collect();
         assert_eq!(keep_mask(&blocks, &shapes, &all), vec![true; 5]);
     }
@@ -176,11 +188,17 @@ mod tests {
     fn unglues_repeated_first_sentence() {
         let mut v = vec!["The council approved the budget on Monday.The council approved the budget on Monday. It now goes to the mayor.".to_string()];
         unglue_repeated_lead(&mut v);
-        assert_eq!(v[0], "The council approved the budget on Monday. It now goes to the mayor.");
+        assert_eq!(
+            v[0],
+            "The council approved the budget on Monday. It now goes to the mayor."
+        );
         let mut w = vec!["Nothing repeated here. Another sentence.".to_string()];
         unglue_repeated_lead(&mut w);
         assert_eq!(w[0], "Nothing repeated here. Another sentence.");
-        let mut x = vec!["市议会周一批准了预算案。".to_string(), "市议会周一批准了预算案。市长将签署。".to_string()];
+        let mut x = vec![
+            "市议会周一批准了预算案。".to_string(),
+            "市议会周一批准了预算案。市长将签署。".to_string(),
+        ];
         unglue_repeated_lead(&mut x);
         assert_eq!(x.len(), 1);
     }

@@ -208,21 +208,20 @@ impl TokenSink for Sink {
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
         let mut st = self.state.borrow_mut();
         match token {
-            CharacterTokens(t) => {
-                if st.skip_depth == 0 {
-                    st.push_text(&t);
-                }
+            CharacterTokens(t) if st.skip_depth == 0 => {
+                st.push_text(&t);
             }
             TagToken(tag) => {
                 let name: &str = &tag.name;
                 let rel = attr(&tag, "rel").map(|r| r.to_ascii_lowercase());
                 if tag.kind == StartTag
                     && (name == "link" || name == "a")
-                    && rel.as_deref().is_some_and(|r| r.split_whitespace().any(|x| x == "canonical"))
+                    && rel
+                        .as_deref()
+                        .is_some_and(|r| r.split_whitespace().any(|x| x == "canonical"))
+                    && let Some(h) = attr(&tag, "href")
                 {
-                    if let Some(h) = attr(&tag, "href") {
-                        st.doc.canonical.get_or_insert(h);
-                    }
+                    st.doc.canonical.get_or_insert(h);
                 }
                 if is_skipped(name) {
                     if tag.kind == StartTag && !tag.self_closing {

@@ -12,7 +12,10 @@ use super::url::{canonical_url, is_front_page, same_site, site_of};
 const MAX_CREDIT_WORDS: usize = 40;
 
 fn letters(s: &str) -> String {
-    fold_text(s).chars().filter(|c| c.is_alphanumeric()).collect()
+    fold_text(s)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 /// True when `text` names the site `host` ("Meridian Wire" for
@@ -22,8 +25,16 @@ pub(crate) fn names_site(text: &str, host: &str) -> bool {
     if t.len() < 3 || text.split_whitespace().count() > 5 {
         return false;
     }
-    let h: String = host.chars().filter(|c| c.is_alphanumeric() || *c == '.').collect();
-    h.split('.').any(|label| label.len() >= 3 && (label == t || (t.len() >= 5 && label.contains(&t)) || (label.len() >= 5 && t.contains(label))))
+    let h: String = host
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '.')
+        .collect();
+    h.split('.').any(|label| {
+        label.len() >= 3
+            && (label == t
+                || (t.len() >= 5 && label.contains(&t))
+                || (label.len() >= 5 && t.contains(label)))
+    })
 }
 
 /// Context for origin detection.
@@ -46,13 +57,17 @@ pub fn origin_link(doc: &Doc, template: &[bool], ctx: &OriginContext<'_>) -> Opt
         }
         match ctx.feed_site {
             Some(fs) => !same_site(&site, fs),
-            None => ctx.own.and_then(site_of).is_none_or(|own| !same_site(&site, &own)),
+            None => ctx
+                .own
+                .and_then(site_of)
+                .is_none_or(|own| !same_site(&site, &own)),
         }
     };
-    if let Some(c) = doc.canonical.as_deref().and_then(canonical_url) {
-        if Some(c.as_str()) != ctx.own && !is_front_page(&c) {
-            return Some(c);
-        }
+    if let Some(c) = doc.canonical.as_deref().and_then(canonical_url)
+        && Some(c.as_str()) != ctx.own
+        && !is_front_page(&c)
+    {
+        return Some(c);
     }
     let n = doc.blocks.len();
     let candidate_block = |i: usize, b: &Block| -> bool {
@@ -68,7 +83,9 @@ pub fn origin_link(doc: &Doc, template: &[bool], ctx: &OriginContext<'_>) -> Opt
             continue;
         }
         for l in &b.links {
-            let Some(c) = canonical_url(&l.href) else { continue };
+            let Some(c) = canonical_url(&l.href) else {
+                continue;
+            };
             if !off_site(&c) {
                 continue;
             }
@@ -108,25 +125,34 @@ mod tests {
     fn structural_credits() {
         let body = "<p>Long article text that goes on for a while about the harbour.</p>";
         // Title link to another site in a trailing short paragraph.
-        let h = format!("{body}<p>Cette note <a href=\"https://orig.example/2024/harbour-deal\">Harbour deal signed</a> est parue sur Orig.</p>");
+        let h = format!(
+            "{body}<p>Cette note <a href=\"https://orig.example/2024/harbour-deal\">Harbour deal signed</a> est parue sur Orig.</p>"
+        );
         assert_eq!(
             find(&h, "https://copy.example/x", "Harbour deal signed").as_deref(),
             Some("https://orig.example/2024/harbour-deal")
         );
         // Site-name link to an article URL.
-        let h = format!("{body}<p>Quelle: <a href=\"https://www.origwire.example/a/1?utm_source=x\">Origwire</a></p>");
+        let h = format!(
+            "{body}<p>Quelle: <a href=\"https://www.origwire.example/a/1?utm_source=x\">Origwire</a></p>"
+        );
         assert_eq!(
             find(&h, "https://copy.example/x", "Whatever").as_deref(),
             Some("https://origwire.example/a/1")
         );
         // Self link and front-page link are not origins.
-        let h = format!("{body}<p>The post <a href=\"https://copy.example/x\">T</a> appeared first on <a href=\"https://copy.example/\">Copy</a>.</p>");
+        let h = format!(
+            "{body}<p>The post <a href=\"https://copy.example/x\">T</a> appeared first on <a href=\"https://copy.example/\">Copy</a>.</p>"
+        );
         assert_eq!(find(&h, "https://copy.example/x", "T"), None);
         // A related-story link list is not a credit.
         let h = format!("{body}<ul><li><a href=\"https://orig.example/a\">Orig</a></li></ul>");
         assert_eq!(find(&h, "https://copy.example/x", "T"), None);
         // rel=canonical wins.
         let h = format!("<link rel=canonical href=\"https://orig.example/p/9\">{body}");
-        assert_eq!(find(&h, "https://copy.example/x", "T").as_deref(), Some("https://orig.example/p/9"));
+        assert_eq!(
+            find(&h, "https://copy.example/x", "T").as_deref(),
+            Some("https://orig.example/p/9")
+        );
     }
 }

@@ -51,15 +51,18 @@ pub fn canonical_url(url: &str) -> Option<String> {
     let host = u.host_str()?.to_ascii_lowercase();
     let mut host = host.trim_end_matches('.').to_string();
     for p in ["www.", "amp.", "m."] {
-        if let Some(rest) = host.strip_prefix(p) {
-            if rest.contains('.') {
-                host = rest.to_string();
-            }
+        if let Some(rest) = host.strip_prefix(p)
+            && rest.contains('.')
+        {
+            host = rest.to_string();
         }
     }
     let mut path = u.path().to_string();
     // AMP variants: /amp/ or /amp segment, .amp.html, .amp
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != "amp").collect();
+    let segs: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "amp")
+        .collect();
     let mut p = String::new();
     for s in segs {
         p.push('/');
@@ -124,13 +127,31 @@ mod tests {
     #[test]
     fn canonical_table() {
         let cases: &[(&str, Option<&str>)] = &[
-            ("HTTP://WWW.Example.COM:80/a/b/?utm_source=x&id=3#frag", Some("https://example.com/a/b?id=3")),
-            ("https://example.com/a/b/amp/", Some("https://example.com/a/b")),
-            ("https://amp.example.com/a/b", Some("https://example.com/a/b")),
-            ("https://example.com/story.amp.html", Some("https://example.com/story.html")),
+            (
+                "HTTP://WWW.Example.COM:80/a/b/?utm_source=x&id=3#frag",
+                Some("https://example.com/a/b?id=3"),
+            ),
+            (
+                "https://example.com/a/b/amp/",
+                Some("https://example.com/a/b"),
+            ),
+            (
+                "https://amp.example.com/a/b",
+                Some("https://example.com/a/b"),
+            ),
+            (
+                "https://example.com/story.amp.html",
+                Some("https://example.com/story.html"),
+            ),
             ("https://example.com/a?amp", Some("https://example.com/a")),
-            ("https://example.com/a?fbclid=1&gclid=2&mc_cid=3&b=2&a=1", Some("https://example.com/a?a=1&b=2")),
-            ("https://example.com:8443/a", Some("https://example.com:8443/a")),
+            (
+                "https://example.com/a?fbclid=1&gclid=2&mc_cid=3&b=2&a=1",
+                Some("https://example.com/a?a=1&b=2"),
+            ),
+            (
+                "https://example.com:8443/a",
+                Some("https://example.com:8443/a"),
+            ),
             ("https://example.com", Some("https://example.com/")),
             ("mailto:x@example.com", None),
             ("not a url", None),
@@ -146,6 +167,9 @@ mod tests {
         assert!(!is_front_page("https://example.com/a"));
         assert!(same_site("news.example.com", "example.com"));
         assert!(!same_site("badexample.com", "example.com"));
-        assert_eq!(site_of("http://www.x.example/a").as_deref(), Some("x.example"));
+        assert_eq!(
+            site_of("http://www.x.example/a").as_deref(),
+            Some("x.example")
+        );
     }
 }

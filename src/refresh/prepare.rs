@@ -67,9 +67,17 @@ fn norm_lang(l: &str) -> Option<String> {
     (p.len() >= 2 && p.len() <= 3 && p.chars().all(|c| c.is_ascii_alphabetic())).then_some(p)
 }
 
-fn clean(doc: &Doc, shapes: &[Option<i64>], template: &HashSet<i64>, folded_title: &str) -> (Vec<String>, Vec<bool>) {
+fn clean(
+    doc: &Doc,
+    shapes: &[Option<i64>],
+    template: &HashSet<i64>,
+    folded_title: &str,
+) -> (Vec<String>, Vec<bool>) {
     let keep = boilerplate::keep_mask(&doc.blocks, shapes, template);
-    let is_template: Vec<bool> = shapes.iter().map(|s| s.is_some_and(|s| template.contains(&s))).collect();
+    let is_template: Vec<bool> = shapes
+        .iter()
+        .map(|s| s.is_some_and(|s| template.contains(&s)))
+        .collect();
     let mut out: Vec<String> = doc
         .blocks
         .iter()
@@ -95,10 +103,26 @@ pub fn items(
         .map(|p| {
             let title = p.title.as_deref().map(plain).filter(|t| !t.is_empty());
             let folded_title = title.as_deref().map(fold_text).unwrap_or_default();
-            let body = p.content_html.as_deref().map(html::parse).unwrap_or_default();
-            let summary = p.summary_html.as_deref().map(html::parse).unwrap_or_default();
-            let body_shapes = body.blocks.iter().map(|b| boilerplate::shape(&b.text, &folded_title)).collect();
-            let summary_shapes = summary.blocks.iter().map(|b| boilerplate::shape(&b.text, &folded_title)).collect();
+            let body = p
+                .content_html
+                .as_deref()
+                .map(html::parse)
+                .unwrap_or_default();
+            let summary = p
+                .summary_html
+                .as_deref()
+                .map(html::parse)
+                .unwrap_or_default();
+            let body_shapes = body
+                .blocks
+                .iter()
+                .map(|b| boilerplate::shape(&b.text, &folded_title))
+                .collect();
+            let summary_shapes = summary
+                .blocks
+                .iter()
+                .map(|b| boilerplate::shape(&b.text, &folded_title))
+                .collect();
             Work {
                 parsed: p,
                 title,
@@ -114,7 +138,13 @@ pub fn items(
     // Template paragraphs: recurring in this batch, or learned before.
     let per_item: Vec<Vec<Option<i64>>> = work
         .iter()
-        .map(|w| w.body_shapes.iter().chain(&w.summary_shapes).copied().collect())
+        .map(|w| {
+            w.body_shapes
+                .iter()
+                .chain(&w.summary_shapes)
+                .copied()
+                .collect()
+        })
         .collect();
     let recurring = boilerplate::recurring_shapes(&per_item);
     let mut template: HashSet<i64> = recurring.clone();
@@ -126,7 +156,10 @@ pub fn items(
 
     // An aggregator links off-site to many sites; a feed served from a CDN
     // host links to one.
-    let item_sites: HashSet<String> = parsed.iter().filter_map(|p| p.url.as_deref().and_then(site_of)).collect();
+    let item_sites: HashSet<String> = parsed
+        .iter()
+        .filter_map(|p| p.url.as_deref().and_then(site_of))
+        .collect();
     let aggregator = item_sites.len() >= 2;
 
     // Republisher marks: template text stripped from an item beyond a
@@ -148,7 +181,8 @@ pub fn items(
             stripped >= MARK_MIN_TOKENS
         })
         .collect();
-    let templated_feed = marked.len() >= 3 && marked.iter().filter(|&&t| t).count() * 3 >= marked.len();
+    let templated_feed =
+        marked.len() >= 3 && marked.iter().filter(|&&t| t).count() * 3 >= marked.len();
 
     let mut items = Vec::with_capacity(work.len());
     for (idx, w) in work.iter().enumerate() {
@@ -172,16 +206,20 @@ pub fn items(
         };
         let mut origin = origin_link(&w.body, &body_tmpl, &ctx);
         if origin.is_none() {
-            let s_tmpl: Vec<bool> =
-                w.summary_shapes.iter().map(|s| s.is_some_and(|s| template.contains(&s))).collect();
+            let s_tmpl: Vec<bool> = w
+                .summary_shapes
+                .iter()
+                .map(|s| s.is_some_and(|s| template.contains(&s)))
+                .collect();
             origin = origin_link(&w.summary, &s_tmpl, &ctx);
         }
-        if origin.is_none() && aggregator {
-            if let (Some(c), Some(is), Some(fs)) = (&canonical, &item_site, &feed_site) {
-                if !same_site(is, fs) && !is_front_page(c) {
-                    origin = Some(c.clone());
-                }
-            }
+        if origin.is_none()
+            && aggregator
+            && let (Some(c), Some(is), Some(fs)) = (&canonical, &item_site, &feed_site)
+            && !same_site(is, fs)
+            && !is_front_page(c)
+        {
+            origin = Some(c.clone());
         }
 
         let lang = p
@@ -206,7 +244,12 @@ pub fn items(
         ));
 
         let off_site_pointer = origin.is_some() && origin == canonical;
-        let mut signature = signature(w.title.as_deref(), &content_text, item_site.as_deref(), &decor);
+        let mut signature = signature(
+            w.title.as_deref(),
+            &content_text,
+            item_site.as_deref(),
+            &decor,
+        );
         signature.republished = marked[idx] || templated_feed || off_site_pointer;
         items.push(NewItem {
             identity: p.identity.clone(),
@@ -238,13 +281,23 @@ pub fn items(
 }
 
 /// The fold signature of one item's clean text and headline.
-pub fn signature(title: Option<&str>, content_text: &str, site: Option<&str>, decor: &headline::Decor) -> Signature {
+pub fn signature(
+    title: Option<&str>,
+    content_text: &str,
+    site: Option<&str>,
+    decor: &headline::Decor,
+) -> Signature {
     let folded = fold_text(content_text);
     let body = fingerprint::body_prints(&folded);
-    let (simhash, lead_hash, content_hash) = (body.simhash as i64, body.lead_hash, body.content_hash);
+    let (simhash, lead_hash, content_hash) =
+        (body.simhash as i64, body.lead_hash, body.content_hash);
     let text_len = body.text_len.min(i32::MAX as usize) as i32;
-    let headline_key = title.map(|t| headline::normalize(t, site, decor)).filter(|k| !k.is_empty());
-    let headline_hash = headline_key.as_deref().map(|k| fingerprint::hash64(&format!("headline\u{1}{k}")));
+    let headline_key = title
+        .map(|t| headline::normalize(t, site, decor))
+        .filter(|k| !k.is_empty());
+    let headline_hash = headline_key
+        .as_deref()
+        .map(|k| fingerprint::hash64(&format!("headline\u{1}{k}")));
     let anchors = fingerprint::anchors::extract(title.unwrap_or(""), content_text);
     let mut keys = Vec::new();
     if let Some(l) = lead_hash {
@@ -285,7 +338,12 @@ mod tests {
         Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()
     }
 
-    fn item(id: &str, html: Option<&str>, summary: Option<&str>, published: Option<DateTime<Utc>>) -> ParsedItem {
+    fn item(
+        id: &str,
+        html: Option<&str>,
+        summary: Option<&str>,
+        published: Option<DateTime<Utc>>,
+    ) -> ParsedItem {
         ParsedItem {
             identity: format!("guid:{id}"),
             guid: Some(id.into()),
@@ -310,22 +368,50 @@ mod tests {
     fn fields_and_dates() {
         let future = now() + Duration::days(2);
         let items = [
-            item("1", Some("<p>Body text here.</p>"), Some("<p>Sum</p>"), Some(now() - Duration::hours(1))),
-            item("2", None, Some("<p>Only a summary, which becomes the content.</p>"), Some(future)),
-            item("3", Some("<p>서울 증시가 이틀 연속 상승 마감했다</p>"), None, None),
+            item(
+                "1",
+                Some("<p>Body text here.</p>"),
+                Some("<p>Sum</p>"),
+                Some(now() - Duration::hours(1)),
+            ),
+            item(
+                "2",
+                None,
+                Some("<p>Only a summary, which becomes the content.</p>"),
+                Some(future),
+            ),
+            item(
+                "3",
+                Some("<p>서울 증시가 이틀 연속 상승 마감했다</p>"),
+                None,
+                None,
+            ),
         ];
         let p = items_fn(&items, None);
         assert_eq!(p[0].title.as_deref(), Some("Title number 1 & more"));
-        assert_eq!(p[0].canonical_url.as_deref(), Some("https://site.example/a/1"));
+        assert_eq!(
+            p[0].canonical_url.as_deref(),
+            Some("https://site.example/a/1")
+        );
         assert_eq!(p[0].content_text, "Body text here.");
         assert_eq!(p[0].summary.as_deref(), Some("Sum"));
         assert_eq!(p[0].dated_at, now() - Duration::hours(1));
-        assert_eq!(p[1].content_text, "Only a summary, which becomes the content.");
-        assert_eq!(p[1].dated_at, now(), "future dates are clamped to fetch time");
+        assert_eq!(
+            p[1].content_text,
+            "Only a summary, which becomes the content."
+        );
+        assert_eq!(
+            p[1].dated_at,
+            now(),
+            "future dates are clamped to fetch time"
+        );
         assert_eq!(p[2].dated_at, now(), "missing dates use fetch time");
         assert_eq!(p[2].lang.as_deref(), Some("ko"), "script guess");
         assert_eq!(p[0].lang, None, "Latin text is not guessed");
-        assert_eq!(items_fn(&items, Some("en-US"))[0].lang.as_deref(), Some("en"));
+        assert_eq!(
+            items_fn(&items, Some("en-US"))[0].lang.as_deref(),
+            Some("en")
+        );
         assert_ne!(p[0].revision_hash, p[1].revision_hash);
         assert_eq!(p[0].signature.fp_version, fingerprint::FP_VERSION);
         assert!(p[0].origin_url.is_none());
@@ -337,16 +423,33 @@ mod tests {
 
     #[test]
     fn boilerplate_is_learned_and_remembered() {
-        let body = |n: &str| format!("<p>Distinct article body number {n} with its own words about topic {n}.</p><p>Copyright 2024 Site Example. All rights reserved. Reproduction prohibited without written consent of the editors.</p>");
-        let batch: Vec<ParsedItem> = ["alpha", "beta", "gamma"].iter().map(|n| item(n, Some(&body(n)), None, Some(now()))).collect();
+        let body = |n: &str| {
+            format!(
+                "<p>Distinct article body number {n} with its own words about topic {n}.</p><p>Copyright 2024 Site Example. All rights reserved. Reproduction prohibited without written consent of the editors.</p>"
+            )
+        };
+        let batch: Vec<ParsedItem> = ["alpha", "beta", "gamma"]
+            .iter()
+            .map(|n| item(n, Some(&body(n)), None, Some(now())))
+            .collect();
         let p = items(&ctx(None), &batch, &[], now());
         assert!(p.items.iter().all(|i| !i.content_text.contains("rights")));
         assert!(!p.boilerplate_shapes.is_empty());
         // A later single item is cleaned with the remembered shapes.
-        let later = items(&ctx(None), &[item("delta", Some(&body("delta")), None, Some(now()))], &p.boilerplate_shapes, now());
+        let later = items(
+            &ctx(None),
+            &[item("delta", Some(&body("delta")), None, Some(now()))],
+            &p.boilerplate_shapes,
+            now(),
+        );
         assert!(!later.items[0].content_text.contains("rights"));
         // Without them, one item alone teaches nothing.
-        let alone = items(&ctx(None), &[item("delta", Some(&body("delta")), None, Some(now()))], &[], now());
+        let alone = items(
+            &ctx(None),
+            &[item("delta", Some(&body("delta")), None, Some(now()))],
+            &[],
+            now(),
+        );
         assert!(alone.items[0].content_text.contains("rights"));
     }
 
@@ -354,6 +457,9 @@ mod tests {
     fn glued_summary_is_removed() {
         let html = "<p>The museum will reopen in June.The museum will reopen in June. Tickets go on sale next week.</p>";
         let p = items_fn(&[item("1", Some(html), None, Some(now()))], None);
-        assert_eq!(p[0].content_text, "The museum will reopen in June. Tickets go on sale next week.");
+        assert_eq!(
+            p[0].content_text,
+            "The museum will reopen in June. Tickets go on sale next week."
+        );
     }
 }
