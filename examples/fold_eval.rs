@@ -181,6 +181,7 @@ fn run(
     let mut stored: Vec<Stored> = Vec::new();
     let mut canon: HashMap<i64, usize> = HashMap::new(); // story -> stored index
     let mut next_story = 1i64;
+    let mut lat: Vec<u64> = Vec::with_capacity(order.len());
     let truth_of = |i: usize| {
         diag.and_then(|t| {
             t.get(&items[i].key_guid)
@@ -190,7 +191,9 @@ fn run(
     for &i in order {
         let s = &items[i].subject;
         let (cands, stats) = search(items, &stored, &canon, s, cfg);
+        let t = std::time::Instant::now();
         let decision = dedup::decide(s, &cands, &stats, cfg);
+        lat.push(t.elapsed().as_micros() as u64);
         let si = stored.len();
         match decision {
             Decision::NewStory => {
@@ -254,6 +257,13 @@ fn run(
             }
         }
     }
+    lat.sort_unstable();
+    println!(
+        "decide latency (pure, in-memory candidates): p50 {} us, p99 {} us, max {} us",
+        lat[lat.len() / 2],
+        lat[lat.len() * 99 / 100],
+        lat[lat.len() - 1]
+    );
     if let Some(d) = diag {
         misses(items, &stored, d);
     }

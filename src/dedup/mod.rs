@@ -404,7 +404,11 @@ fn judge(
     // radius the usual thresholds apply; beyond it (edited or truncated
     // copies found through the lead or sketch keys) stricter ones, or a
     // shared lead with the shorter text contained in the longer.
-    if long(s.text_len) && long(o.text_len) {
+    // Shingling a candidate is the expensive step: only candidates inside
+    // the radius or sharing a lookup key (lead, sketch, ...) are verified.
+    let near = dist <= cfg.max_distance as i32;
+    let shares_key = || o.keys.iter().any(|k| s.keys.contains(k));
+    if long(s.text_len) && long(o.text_len) && (near || shares_key()) {
         let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
         if (res < cfg.min_resemblance && cont < cfg.min_containment)
             || !numbers_agree(texts.numbers(), &numbers_of(&c.item))
@@ -412,7 +416,6 @@ fn judge(
             return headline_fold(subject, c, texts, generic, cfg, fold);
         }
         let detail = Some(format!("resemblance={res:.3} containment={cont:.3}"));
-        let near = dist <= cfg.max_distance as i32;
         let n = fingerprint::SHORT_LEAD_TOKENS;
         let same_lead = cont >= cfg.min_containment
             && ((s.lead_hash.is_some() && s.lead_hash == o.lead_hash)
