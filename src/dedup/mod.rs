@@ -255,6 +255,7 @@ struct Texts<'a> {
     subject_summary: Option<Vec<u64>>,
     subject_lead: Option<Option<String>>,
     subject_numbers: Option<Vec<String>>,
+    subject_text_keys: Option<HashSet<i64>>,
 }
 
 impl<'a> Texts<'a> {
@@ -262,6 +263,15 @@ impl<'a> Texts<'a> {
         let s = self.subject;
         self.subject_shingles
             .get_or_insert_with(|| fingerprint::shingles(&fold_text(&s.content_text)))
+    }
+    fn text_keys(&mut self) -> &HashSet<i64> {
+        let s = self.subject;
+        self.subject_text_keys.get_or_insert_with(|| {
+            fingerprint::body_prints(&fold_text(&s.content_text))
+                .text_keys()
+                .into_iter()
+                .collect()
+        })
     }
     fn subject_lead(&mut self, n: usize) -> Option<&String> {
         let s = self.subject;
@@ -405,10 +415,16 @@ fn judge(
     // copies found through the lead or sketch keys) stricter ones, or a
     // shared lead with the shorter text contained in the longer.
     // Shingling a candidate is the expensive step: only candidates inside
-    // the radius or sharing a lookup key (lead, sketch, ...) are verified.
+    // the radius or sharing a text lookup key (lead, sketch) are verified;
+    // anchor keys alone (shared names) do not make a same-language copy.
     let near = dist <= cfg.max_distance as i32;
-    let shares_key = || o.keys.iter().any(|k| s.keys.contains(k));
-    if long(s.text_len) && long(o.text_len) && (near || shares_key()) {
+    if long(s.text_len)
+        && long(o.text_len)
+        && (near || {
+            let tk = texts.text_keys();
+            o.keys.iter().any(|k| tk.contains(k))
+        })
+    {
         let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
         if (res < cfg.min_resemblance && cont < cfg.min_containment)
             || !numbers_agree(texts.numbers(), &numbers_of(&c.item))
@@ -551,6 +567,7 @@ pub fn decide(
         subject_summary: None,
         subject_lead: None,
         subject_numbers: None,
+        subject_text_keys: None,
     };
     // Every verified match, grouped by story. When copies of one story were
     // split earlier (an excerpt and an edited copy that did not match each

@@ -170,6 +170,22 @@ pub fn body_prints(folded: &str) -> BodyPrints {
     }
 }
 
+impl BodyPrints {
+    /// The lookup keys that find copies by their text: full lead, short
+    /// lead, and the sketch.
+    pub fn text_keys(&self) -> Vec<i64> {
+        let mut keys = Vec::with_capacity(2 + self.sketch.len());
+        if let Some(l) = self.lead_hash {
+            keys.push(key("lead", l));
+        }
+        if let Some(l) = self.short_lead_hash {
+            keys.push(key("lead20", l));
+        }
+        keys.extend(self.sketch.iter().map(|&h| key("sketch", h)));
+        keys
+    }
+}
+
 /// Hamming distance between two simhashes.
 pub fn distance(a: i64, b: i64) -> u32 {
     ((a ^ b) as u64).count_ones()

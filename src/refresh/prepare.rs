@@ -299,16 +299,7 @@ pub fn signature(
         .as_deref()
         .map(|k| fingerprint::hash64(&format!("headline\u{1}{k}")));
     let anchors = fingerprint::anchors::extract(title.unwrap_or(""), content_text);
-    let mut keys = Vec::new();
-    if let Some(l) = lead_hash {
-        keys.push(fingerprint::key("lead", l));
-    }
-    if let Some(l) = body.short_lead_hash {
-        keys.push(fingerprint::key("lead20", l));
-    }
-    for &h in &body.sketch {
-        keys.push(fingerprint::key("sketch", h));
-    }
+    let mut keys = body.text_keys();
     if let Some(h) = headline_hash {
         keys.push(fingerprint::key("headline", h));
     }
