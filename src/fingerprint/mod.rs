@@ -1,6 +1,8 @@
 //! Fingerprints: a byte-stable, versioned 64-bit simhash and the exact hashes
 //! stored beside it. Pure: no I/O, cannot fail.
 
+pub mod anchors;
+
 /// Bumped whenever any fingerprint output changes.
 pub const FP_VERSION: i16 = 1;
 
