@@ -2,6 +2,8 @@
 //! store found, decide whether it folds into an existing story and why.
 //! No I/O, cannot fail.
 
+pub mod xling;
+
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
