@@ -63,6 +63,19 @@ fn main() -> anyhow::Result<()> {
         lang_counts(&items),
         load_time.as_secs_f64() * 1000.0 / items.len().max(1) as f64
     );
+    let t1 = std::time::Instant::now();
+    let mut n_anchors = 0;
+    for it in &items {
+        n_anchors += anchors::profile(it.subject.title.as_deref().unwrap_or(""), &it.subject.content_text).anchors.len();
+    }
+    println!(
+        "anchor profile: {:.1} us/item, {:.1} anchors/item",
+        t1.elapsed().as_secs_f64() * 1e6 / items.len().max(1) as f64,
+        n_anchors as f64 / items.len().max(1) as f64
+    );
+    if args.iter().any(|a| a == "--bench-only") {
+        return Ok(());
+    }
     pair_scores(&items, verbose);
     simulate(&items, keys_mode, oracle, verbose, out.as_deref());
     Ok(())
@@ -339,6 +352,17 @@ fn pair_scores(items: &[Item], verbose: bool) {
         }
     }
     scored.sort_by(|x, y| y.0.total_cmp(&x.0));
+    if let Ok(path) = std::env::var("XLING_DUMP") {
+        let mut d = String::from("score\tdice\torder\tshared\tspecific\tlabel\tunits_a\tunits_b\trel_a\trel_b\n");
+        for s in scored.iter().filter(|s| s.0 >= 0.1) {
+            d.push_str(&format!(
+                "{:.4}\t{:.4}\t{:.3}\t{}\t{}\t{}\t{:.0}\t{:.0}\t{}\t{}\n",
+                s.0, s.4.dice, s.4.order, s.4.shared.len(), s.4.specific, s.1 as u8,
+                items[s.2].profile.units, items[s.3].profile.units, items[s.2].relation, items[s.3].relation
+            ));
+        }
+        let _ = std::fs::write(path, d);
+    }
     let npos = scored.iter().filter(|s| s.1).count();
     let (mut tp, mut fp, mut ap) = (0usize, 0usize, 0.0);
     let mut best98 = (0.0, f64::NAN);

@@ -6,7 +6,8 @@
 //! transliteration (Latin diacritics, Cyrillic, Greek, Hangul).
 //! Measured design: ../shared/research/xling.md. Pure: no I/O, cannot fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use unicode_normalization::UnicodeNormalization;
@@ -106,6 +107,33 @@ pub fn is_specific(anchor: &str) -> bool {
     specificity(anchor).is_some()
 }
 
+/// A small multiply-rotate hasher: profiles hash thousands of short words
+/// per item, and SipHash's DoS resistance buys nothing for a pure function.
+#[derive(Default, Clone, Copy)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Word-keyed map with first-appearance positions.
+pub type WordMap = HashMap<String, f32, BuildHasherDefault<WordHasher>>;
+
+fn insert_first(map: &mut WordMap, key: String, pos: f32) {
+    if !map.contains_key(&key) {
+        map.insert(key, pos);
+    }
+}
+
 /// One anchor with the position (in text units from the start of the title)
 /// of its first appearance.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,14 +151,14 @@ pub struct Anchor {
 pub struct Profile {
     pub anchors: Vec<Anchor>,
     /// Every normalized number (small ones too).
-    pub nums: HashMap<String, f32>,
+    pub nums: WordMap,
     /// Skeletons of every word, capitalized or not, in any transliterable
     /// script (plus 3-character prefixes where inflection follows a name).
-    pub skels: HashMap<String, f32>,
+    pub skels: WordMap,
     /// Every word, ASCII-folded lower case (acronyms match these).
-    pub words: HashMap<String, f32>,
+    pub words: WordMap,
     /// Domains, handles and hashtags.
-    pub links: HashMap<String, f32>,
+    pub links: WordMap,
     /// Length of the text in units (one English word ~ one unit).
     pub units: f32,
 }
@@ -194,6 +222,9 @@ fn units_of(script: Script, chars: usize) -> f32 {
 /// The decimal value of a digit in any script (Unicode Nd blocks are runs of
 /// ten starting at zero).
 fn digit_value(c: char) -> Option<u32> {
+    if c.is_ascii() {
+        return c.to_digit(10);
+    }
     const ZEROS: &[u32] = &[
         0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66,
         0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946,
@@ -358,7 +389,7 @@ fn link_regex() -> &'static regex::Regex {
             | (?P<mail>[A-Za-z0-9._%+-]+@(?P<mdom>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+))
             | (?:^|[\s(])(?P<handle>@[A-Za-z0-9_]{2,30})
             | (?:^|[\s(])(?P<tag>\#[\p{L}0-9_]{2,40})
-            | \b(?P<dom>[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|co|info|biz|gov|edu|example|[a-z]{2})(?:/[^\s<>()\x22']*)?)\b",
+            | (?-u:\b)(?P<dom>[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|co|info|biz|gov|edu|example|[a-z]{2})(?:/[^\s<>()\x22']*)?)(?-u:\b)",
         )
         .expect("constant pattern, compiled by a unit test")
     })
@@ -387,7 +418,13 @@ fn scan(title: &str, text: &str) -> Vec<Raw> {
 }
 
 fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
-    let text: String = raw.nfkc().collect();
+    let text: String = if raw.is_ascii()
+        || unicode_normalization::is_nfkc_quick(raw.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        raw.to_string()
+    } else {
+        raw.nfkc().collect()
+    };
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
     for cap in link_regex().captures_iter(&text) {
@@ -589,6 +626,9 @@ fn merge_compound_amounts(out: &mut Vec<Raw>) {
 
 /// ASCII transliteration of one word (any supported script), lower case.
 pub fn transliterate(word: &str) -> String {
+    if word.is_ascii() {
+        return word.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
+    }
     let mut out = String::with_capacity(word.len());
     for c in word.chars().flat_map(|c| c.to_lowercase()) {
         if c.is_ascii() {
@@ -727,7 +767,10 @@ fn hangul(c: char, out: &mut String) {
 /// letters collapse; n before b/p becomes m. So Байдена/Biden -> "bdn",
 /// Zelenskii/Zelensky -> "slns", Müller/Mueller -> "mlr".
 pub fn skeleton(ascii: &str) -> String {
+    // Cyrillic х is romanized "kh" but stands for a foreign initial h
+    // (Харбор/Harbor, Хельсинки/Helsinki).
     let b = ascii.as_bytes();
+    let b = if b.starts_with(b"kh") { &b[1..] } else { b };
     let mut out: Vec<u8> = Vec::with_capacity(SKEL_LEN);
     for (i, &ch) in b.iter().enumerate() {
         let next = b.get(i + 1).copied();
@@ -767,21 +810,29 @@ pub fn skeleton(ascii: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+fn has_lower_of(text: &str) -> bool {
+    text.chars().any(|c| c.is_lowercase())
+}
+
 /// Builds the profile of an item from its title and plain text.
 pub fn profile(title: &str, text: &str) -> Profile {
     let raws = scan(title, text);
     // Lower-case forms used anywhere: a sentence-initial capitalized word is a
     // name only if its lower-case form never occurs (drops The, Le, Der...).
-    let mut lower_seen = std::collections::HashSet::new();
+    let mut lower_seen: HashSet<String, BuildHasherDefault<WordHasher>> = HashSet::default();
     for r in &raws {
         if let Raw::Word { text, script, .. } = r {
             if is_cased(*script) && text.chars().next().is_some_and(|c| c.is_lowercase()) {
-                lower_seen.insert(text.to_lowercase());
+                lower_seen.insert(if text.chars().any(|c| c.is_uppercase()) {
+                    text.to_lowercase()
+                } else {
+                    text.clone()
+                });
             }
         }
     }
     let mut p = Profile::default();
-    let mut seen_anchor = std::collections::HashSet::new();
+    let mut seen_anchor: HashSet<String, BuildHasherDefault<WordHasher>> = HashSet::default();
     let mut pos = 0.0f32;
     let mut push_anchor = |p: &mut Profile, a: String, pos: f32| {
         if seen_anchor.insert(a.clone()) {
@@ -793,15 +844,15 @@ pub fn profile(title: &str, text: &str) -> Profile {
             Raw::Num { value, scale, .. } => {
                 let v = value.scaled(*scale).normalized();
                 if let Some(s) = v.render() {
-                    p.nums.entry(s.clone()).or_insert(pos);
                     if !(v.is_small_int() && *scale == 0) {
                         push_anchor(&mut p, format!("{NUM}{s}"), pos);
                     }
+                    insert_first(&mut p.nums, s, pos);
                 }
                 pos += 1.0;
             }
             Raw::Link(a) => {
-                p.links.entry(a.clone()).or_insert(pos);
+                insert_first(&mut p.links, a.clone(), pos);
                 push_anchor(&mut p, a.clone(), pos);
                 pos += 1.0;
             }
@@ -816,18 +867,19 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 if ascii.is_empty() {
                     continue;
                 }
-                p.words.entry(ascii.clone()).or_insert(here);
                 let sk = skeleton(&ascii);
+                let acronym_form = (!has_lower_of(text) && ascii.len() >= 3).then(|| format!("{ACRO}{ascii}"));
+                insert_first(&mut p.words, ascii, here);
                 let first_upper = text.chars().next().is_some_and(|c| c.is_uppercase());
                 let has_upper = text.chars().any(|c| c.is_uppercase());
                 let has_lower = text.chars().any(|c| c.is_lowercase());
                 let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
                 if sk.len() >= SKEL_MIN {
-                    p.skels.entry(sk.clone()).or_insert(here);
+                    insert_first(&mut p.skels, sk.clone(), here);
                     // Inflected names (Bidenem, Путиным, 바이든은) still carry
                     // the name's skeleton as a prefix.
                     if (capitalized || *script == Script::Hangul) && sk.len() > SKEL_MIN {
-                        p.skels.entry(sk[..SKEL_MIN].to_string()).or_insert(here);
+                        insert_first(&mut p.skels, sk[..SKEL_MIN].to_string(), here);
                     }
                 }
                 if !capitalized || n_chars < 2 {
@@ -838,8 +890,8 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 }
                 let acronym = !has_lower;
                 if acronym {
-                    if ascii.len() >= 3 {
-                        push_anchor(&mut p, format!("{ACRO}{ascii}"), here);
+                    if let Some(form) = acronym_form {
+                        push_anchor(&mut p, form, here);
                     }
                 } else if sk.len() >= SKEL_MIN {
                     push_anchor(&mut p, format!("{NAME}{sk}"), here);
@@ -944,6 +996,7 @@ mod tests {
         assert_eq!(sk("트럼프"), sk("Trump"));
         assert_eq!(sk("바이든"), sk("Biden"));
         assert_eq!(sk("Binance"), sk("Бинанс"));
+        assert_eq!(sk("Халворсен"), sk("Halvorsen"));
         assert_ne!(sk("Biden"), sk("Putin"));
     }
 
