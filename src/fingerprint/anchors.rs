@@ -128,10 +128,25 @@ impl Hasher for WordHasher {
 /// Word-keyed map with first-appearance positions.
 pub type WordMap = HashMap<String, f32, BuildHasherDefault<WordHasher>>;
 
-fn insert_first(map: &mut WordMap, key: String, pos: f32) {
-    if !map.contains_key(&key) {
-        map.insert(key, pos);
+fn insert_first(map: &mut WordMap, key: &str, pos: f32) {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), pos);
     }
+}
+
+/// Whether the text can hold a URL, domain, mail address, handle or hashtag;
+/// the link regex is the costliest step, and most paragraphs have none.
+fn may_hold_links(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'@' | b'#' => true,
+        b'.' => {
+            i > 0
+                && b[i - 1].is_ascii_alphanumeric()
+                && b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
+        }
+        _ => false,
+    })
 }
 
 /// One anchor with the position (in text units from the start of the title)
@@ -376,7 +391,8 @@ enum Raw {
     /// A number with the power of ten of the scale word after it (0 when
     /// none) and the byte offset where it ends.
     Num { value: Dec, scale: i32, end: usize },
-    Word { text: String, script: Script, sentence_start: bool, in_title: bool },
+    /// A word as a byte range of the scanned (NFKC) text.
+    Word { start: usize, end: usize, script: Script, sentence_start: bool, in_title: bool },
     Link(String),
 }
 
@@ -409,15 +425,18 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 /// Splits text into numbers, words and links.
-fn scan(title: &str, text: &str) -> Vec<Raw> {
-    let mut out = Vec::new();
-    scan_part(title, true, &mut out);
-    scan_part(text, false, &mut out);
+/// Tokens of title and text, and the normalized text their words point into.
+fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
+    let mut out = Vec::with_capacity(text.len() / 5 + 16);
+    let mut buf = String::with_capacity(title.len() + text.len() + 1);
+    scan_part(title, true, &mut buf, &mut out);
+    buf.push('\n');
+    scan_part(text, false, &mut buf, &mut out);
     merge_compound_amounts(&mut out);
-    out
+    (out, buf)
 }
 
-fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
+fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
     let text: String = if raw.is_ascii()
         || unicode_normalization::is_nfkc_quick(raw.chars()) == unicode_normalization::IsNormalized::Yes
     {
@@ -427,7 +446,8 @@ fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
     };
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
-    for cap in link_regex().captures_iter(&text) {
+    let link_text = if may_hold_links(&text) { text.as_str() } else { "" };
+    for cap in link_regex().captures_iter(link_text) {
         let (m, anchor) = if let Some(m) = cap.name("url") {
             (m, host_of(m.as_str()).map(|h| format!("{DOMAIN}{h}")))
         } else if let Some(m) = cap.name("mail") {
@@ -444,6 +464,7 @@ fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
         };
         spans.push((m.start(), m.end(), anchor.unwrap_or_default()));
     }
+    let base = buf.len();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut span_i = 0;
     let mut i = 0;
@@ -473,18 +494,17 @@ fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
         if c.is_alphabetic() {
             let script = script_of(c);
             let start = i;
-            let mut word = String::new();
             while i < chars.len() {
                 let ch = chars[i].1;
                 let is_mark = ('\u{300}'..='\u{36f}').contains(&ch);
                 if (ch.is_alphabetic() && script_of(ch) == script) || (is_mark && i > start) {
-                    word.push(ch);
                     i += 1;
                 } else {
                     break;
                 }
             }
-            out.push(Raw::Word { text: word, script, sentence_start, in_title });
+            let end = chars.get(i).map(|c| c.0).unwrap_or(text.len());
+            out.push(Raw::Word { start: base + byte, end: base + end, script, sentence_start, in_title });
             sentence_start = false;
             continue;
         }
@@ -493,6 +513,7 @@ fn scan_part(raw: &str, in_title: bool, out: &mut Vec<Raw>) {
         }
         i += 1;
     }
+    buf.push_str(&text);
 }
 
 /// Scans a number starting at `i`; returns the index after it.
@@ -626,10 +647,17 @@ fn merge_compound_amounts(out: &mut Vec<Raw>) {
 
 /// ASCII transliteration of one word (any supported script), lower case.
 pub fn transliterate(word: &str) -> String {
-    if word.is_ascii() {
-        return word.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
-    }
     let mut out = String::with_capacity(word.len());
+    transliterate_into(word, &mut out);
+    out
+}
+
+fn transliterate_into(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        out.extend(word.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()));
+        return;
+    }
     for c in word.chars().flat_map(|c| c.to_lowercase()) {
         if c.is_ascii() {
             if c.is_ascii_alphanumeric() {
@@ -640,11 +668,10 @@ pub fn transliterate(word: &str) -> String {
         match script_of(c) {
             Script::Cyrillic => out.push_str(cyrillic(c)),
             Script::Greek => out.push_str(&greek(c)),
-            Script::Hangul => hangul(c, &mut out),
+            Script::Hangul => hangul(c, out),
             _ => out.push_str(&latin(c)),
         }
     }
-    out
 }
 
 fn latin(c: char) -> String {
@@ -767,6 +794,13 @@ fn hangul(c: char, out: &mut String) {
 /// letters collapse; n before b/p becomes m. So Байдена/Biden -> "bdn",
 /// Zelenskii/Zelensky -> "slns", Müller/Mueller -> "mlr".
 pub fn skeleton(ascii: &str) -> String {
+    let mut out = String::new();
+    skeleton_into(ascii, &mut out);
+    out
+}
+
+fn skeleton_into(ascii: &str, skel: &mut String) {
+    skel.clear();
     // Cyrillic х is romanized "kh" but stands for a foreign initial h
     // (Харбор/Harbor, Хельсинки/Helsinki).
     let b = ascii.as_bytes();
@@ -807,95 +841,104 @@ pub fn skeleton(ascii: &str) -> String {
             break;
         }
     }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn has_lower_of(text: &str) -> bool {
-    text.chars().any(|c| c.is_lowercase())
+    skel.extend(out.iter().map(|&c| c as char));
 }
 
 /// Builds the profile of an item from its title and plain text.
 pub fn profile(title: &str, text: &str) -> Profile {
-    let raws = scan(title, text);
+    let (raws, buf) = scan(title, text);
+    let word = |start: usize, end: usize| buf.get(start..end).unwrap_or("");
     // Lower-case forms used anywhere: a sentence-initial capitalized word is a
     // name only if its lower-case form never occurs (drops The, Le, Der...).
-    let mut lower_seen: HashSet<String, BuildHasherDefault<WordHasher>> = HashSet::default();
+    let mut lower_seen: HashSet<&str, BuildHasherDefault<WordHasher>> = HashSet::default();
     for r in &raws {
-        if let Raw::Word { text, script, .. } = r {
-            if is_cased(*script) && text.chars().next().is_some_and(|c| c.is_lowercase()) {
-                lower_seen.insert(if text.chars().any(|c| c.is_uppercase()) {
-                    text.to_lowercase()
-                } else {
-                    text.clone()
-                });
+        if let Raw::Word { start, end, script, .. } = r {
+            let text = word(*start, *end);
+            if is_cased(*script) && !text.chars().any(|c| c.is_uppercase()) {
+                lower_seen.insert(text);
             }
         }
     }
-    let mut p = Profile::default();
+    let n_words = raws.len();
+    let map = || WordMap::with_capacity_and_hasher(n_words, Default::default());
+    let mut p = Profile { words: map(), skels: map(), nums: map(), links: WordMap::default(), ..Default::default() };
     let mut seen_anchor: HashSet<String, BuildHasherDefault<WordHasher>> = HashSet::default();
     let mut pos = 0.0f32;
-    let mut push_anchor = |p: &mut Profile, a: String, pos: f32| {
-        if seen_anchor.insert(a.clone()) {
-            p.anchors.push(Anchor { anchor: a, pos });
+    let mut push_anchor = |p: &mut Profile, a: &str, pos: f32| {
+        if !seen_anchor.contains(a) {
+            seen_anchor.insert(a.to_string());
+            p.anchors.push(Anchor { anchor: a.to_string(), pos });
         }
     };
+    let mut ascii = String::new();
+    let mut sk = String::new();
+    let mut form = String::new();
     for r in &raws {
         match r {
             Raw::Num { value, scale, .. } => {
                 let v = value.scaled(*scale).normalized();
                 if let Some(s) = v.render() {
                     if !(v.is_small_int() && *scale == 0) {
-                        push_anchor(&mut p, format!("{NUM}{s}"), pos);
+                        push_anchor(&mut p, &format!("{NUM}{s}"), pos);
                     }
-                    insert_first(&mut p.nums, s, pos);
+                    insert_first(&mut p.nums, &s, pos);
                 }
                 pos += 1.0;
             }
             Raw::Link(a) => {
-                insert_first(&mut p.links, a.clone(), pos);
-                push_anchor(&mut p, a.clone(), pos);
+                insert_first(&mut p.links, a, pos);
+                push_anchor(&mut p, a, pos);
                 pos += 1.0;
             }
-            Raw::Word { text, script, sentence_start, in_title } => {
-                let n_chars = text.chars().count();
+            Raw::Word { start, end, script, sentence_start, in_title } => {
+                let text = word(*start, *end);
+                let (mut n_chars, mut has_upper, mut has_lower) = (0usize, false, false);
+                for c in text.chars() {
+                    n_chars += 1;
+                    has_upper |= c.is_uppercase();
+                    has_lower |= c.is_lowercase();
+                }
                 let here = pos;
                 pos += units_of(*script, n_chars);
                 if matches!(script, Script::Han | Script::Kana | Script::Other) {
                     continue;
                 }
-                let ascii = transliterate(text);
+                transliterate_into(text, &mut ascii);
                 if ascii.is_empty() {
                     continue;
                 }
-                let sk = skeleton(&ascii);
-                let acronym_form = (!has_lower_of(text) && ascii.len() >= 3).then(|| format!("{ACRO}{ascii}"));
-                insert_first(&mut p.words, ascii, here);
+                skeleton_into(&ascii, &mut sk);
+                insert_first(&mut p.words, &ascii, here);
                 let first_upper = text.chars().next().is_some_and(|c| c.is_uppercase());
-                let has_upper = text.chars().any(|c| c.is_uppercase());
-                let has_lower = text.chars().any(|c| c.is_lowercase());
                 let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
                 if sk.len() >= SKEL_MIN {
-                    insert_first(&mut p.skels, sk.clone(), here);
+                    insert_first(&mut p.skels, &sk, here);
                     // Inflected names (Bidenem, Путиным, 바이든은) still carry
                     // the name's skeleton as a prefix.
                     if (capitalized || *script == Script::Hangul) && sk.len() > SKEL_MIN {
-                        insert_first(&mut p.skels, sk[..SKEL_MIN].to_string(), here);
+                        insert_first(&mut p.skels, &sk[..SKEL_MIN], here);
                     }
                 }
                 if !capitalized || n_chars < 2 {
                     continue;
                 }
-                if (*sentence_start || *in_title) && lower_seen.contains(&text.to_lowercase()) {
+                if (*sentence_start || *in_title) && lower_seen.contains(text.to_lowercase().as_str()) {
                     continue;
                 }
-                let acronym = !has_lower;
-                if acronym {
-                    if let Some(form) = acronym_form {
-                        push_anchor(&mut p, form, here);
+                form.clear();
+                if !has_lower {
+                    if ascii.len() < 3 {
+                        continue;
                     }
+                    form.push_str(ACRO);
+                    form.push_str(&ascii);
                 } else if sk.len() >= SKEL_MIN {
-                    push_anchor(&mut p, format!("{NAME}{sk}"), here);
+                    form.push_str(NAME);
+                    form.push_str(&sk);
+                } else {
+                    continue;
                 }
+                push_anchor(&mut p, &form, here);
             }
         }
     }
