@@ -51,7 +51,10 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned();
     if !dir.join("truth.tsv").exists() {
-        println!("corpus not found at {} (pass the dev directory); skipping", dir.display());
+        println!(
+            "corpus not found at {} (pass the dev directory); skipping",
+            dir.display()
+        );
         return Ok(());
     }
     let t0 = std::time::Instant::now();
@@ -71,7 +74,10 @@ fn main() -> anyhow::Result<()> {
     let mut bytes = 0;
     for _ in 0..reps {
         for it in &items {
-            let a = anchors::extract(it.subject.title.as_deref().unwrap_or(""), &it.subject.content_text);
+            let a = anchors::extract(
+                it.subject.title.as_deref().unwrap_or(""),
+                &it.subject.content_text,
+            );
             n_anchors += anchors::index_keys(&a).len() + a.len();
             bytes += it.subject.content_text.len();
         }
@@ -95,12 +101,24 @@ fn main() -> anyhow::Result<()> {
 fn lang_counts(items: &[Item]) -> Vec<(String, usize)> {
     let mut m: HashMap<String, usize> = HashMap::new();
     for i in items {
-        *m.entry(i.subject.lang.clone().unwrap_or_default()).or_default() += 1;
+        *m.entry(i.subject.lang.clone().unwrap_or_default())
+            .or_default() += 1;
     }
     let mut v: Vec<_> = m.into_iter().collect();
     v.sort();
     v
 }
+
+/// feed file, key, truth, title, lang, html, date.
+type RawItem = (
+    String,
+    String,
+    Truth,
+    String,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+);
 
 struct Truth {
     story: String,
@@ -116,7 +134,10 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Item>> {
         if f.len() < 7 {
             continue;
         }
-        let t = || Truth { story: f[3].to_string(), relation: f[4].to_string() };
+        let t = || Truth {
+            story: f[3].to_string(),
+            relation: f[4].to_string(),
+        };
         if !f[1].is_empty() {
             by_guid.insert((f[0].to_string(), f[1].to_string()), t());
         }
@@ -126,9 +147,12 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Item>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
-    let mut raw: Vec<(String, String, Truth, String, Option<String>, String, DateTime<Utc>)> = Vec::new();
+    let mut raw: Vec<RawItem> = Vec::new();
     for (feed_id, path) in files.iter().enumerate() {
-        let name = format!("feeds/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+        let name = format!(
+            "feeds/{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+        );
         let bytes = std::fs::read(path)?;
         let text = decode(&bytes);
         let parsed = match feedfold::parse::feed(&text, None) {
@@ -148,11 +172,26 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Item>> {
                 println!("{name}: item {guid} / {link} not in truth");
                 continue;
             };
-            let key = if by_guid_has(&truth_text, &name, &guid) { guid } else { link };
+            let key = if by_guid_has(&truth_text, &name, &guid) {
+                guid
+            } else {
+                link
+            };
             let html = it.content_html.or(it.summary_html).unwrap_or_default();
-            let lang = it.language.or(parsed.language.clone()).map(|l| l.to_ascii_lowercase());
+            let lang = it
+                .language
+                .or(parsed.language.clone())
+                .map(|l| l.to_ascii_lowercase());
             let dated = it.published_at.or(it.updated_at).unwrap_or_default();
-            raw.push((name.clone(), key, truth, it.title.unwrap_or_default(), lang, html, dated));
+            raw.push((
+                name.clone(),
+                key,
+                truth,
+                it.title.unwrap_or_default(),
+                lang,
+                html,
+                dated,
+            ));
             let _ = feed_id;
         }
     }
@@ -169,14 +208,24 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Item>> {
         let mut names: Vec<&String> = raw.iter().map(|r| &r.0).collect();
         names.sort();
         names.dedup();
-        names.into_iter().enumerate().map(|(i, n)| (n.clone(), i as i64)).collect()
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as i64))
+            .collect()
     };
     let mut items = Vec::new();
     for (r, paras) in raw.into_iter().zip(texts) {
         let (feed, key, truth, title, lang, _html, dated) = r;
         let body: Vec<&str> = paras
             .iter()
-            .filter(|p| para_count.get(&(feed.clone(), (*p).clone())).copied().unwrap_or(0) < 3)
+            .filter(|p| {
+                para_count
+                    .get(&(feed.clone(), (*p).clone()))
+                    .copied()
+                    .unwrap_or(0)
+                    < 3
+            })
             .map(|s| s.as_str())
             .collect();
         let content_text = body.join("\n\n");
@@ -212,7 +261,10 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Item>> {
 }
 
 fn by_guid_has(truth: &str, feed: &str, guid: &str) -> bool {
-    !guid.is_empty() && truth.lines().any(|l| l.starts_with(feed) && l.split('\t').nth(1) == Some(guid))
+    !guid.is_empty()
+        && truth
+            .lines()
+            .any(|l| l.starts_with(feed) && l.split('\t').nth(1) == Some(guid))
 }
 
 /// Decodes a feed file: the declared XML encoding when it is not UTF-8
@@ -222,11 +274,11 @@ fn decode(bytes: &[u8]) -> String {
     let re = regex::Regex::new(r#"encoding=["']([A-Za-z0-9_.:-]+)["']"#).ok();
     if let Some(cap) = re.as_ref().and_then(|r| r.captures(&head)) {
         let label = cap[1].to_string();
-        if let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes()) {
-            if enc != encoding_rs::UTF_8 {
-                let (text, _, _) = enc.decode(bytes);
-                return text.replacen(&cap[0], "encoding=\"UTF-8\"", 1);
-            }
+        if let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes())
+            && enc != encoding_rs::UTF_8
+        {
+            let (text, _, _) = enc.decode(bytes);
+            return text.replacen(&cap[0], "encoding=\"UTF-8\"", 1);
         }
     }
     feedfold::fetch::charset::decode(bytes, None)
@@ -242,7 +294,9 @@ fn html_paragraphs(html: &str) -> Vec<String> {
         if skip_until.is_none() {
             out.push_str(&rest[..lt]);
         }
-        let Some(gt) = rest[lt..].find('>') else { break };
+        let Some(gt) = rest[lt..].find('>') else {
+            break;
+        };
         let tag = rest[lt + 1..lt + gt].trim().to_ascii_lowercase();
         rest = &rest[lt + gt + 1..];
         let name: String = tag
@@ -262,8 +316,26 @@ fn html_paragraphs(html: &str) -> Vec<String> {
         }
         if matches!(
             name.as_str(),
-            "p" | "div" | "br" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "tr" | "section"
-                | "article" | "header" | "footer" | "ul" | "ol" | "figure" | "figcaption" | "table"
+            "p" | "div"
+                | "br"
+                | "li"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "blockquote"
+                | "tr"
+                | "section"
+                | "article"
+                | "header"
+                | "footer"
+                | "ul"
+                | "ol"
+                | "figure"
+                | "figcaption"
+                | "table"
         ) {
             out.push('\n');
         }
@@ -284,7 +356,12 @@ fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let Some(semi) = rest.char_indices().take(12).find(|c| c.1 == ';').map(|c| c.0) else {
+        let Some(semi) = rest
+            .char_indices()
+            .take(12)
+            .find(|c| c.1 == ';')
+            .map(|c| c.0)
+        else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -298,7 +375,9 @@ fn decode_entities(s: &str) -> String {
             "apos" => Some('\''),
             "nbsp" => Some('\u{a0}'),
             _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                u32::from_str_radix(&ent[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32)
             }
             _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
             _ => None,
@@ -336,12 +415,17 @@ fn stats_for(items: &[Item], subject: usize, pool: &[usize]) -> KeyStats {
             }
         }
     }
-    KeyStats { counts, window_items: n }
+    KeyStats {
+        counts,
+        window_items: n,
+    }
 }
 
 fn pair_scores(items: &[Item], verbose: bool) {
     let all: Vec<usize> = (0..items.len()).collect();
-    let stats: Vec<KeyStats> = (0..items.len()).map(|i| stats_for(items, i, &all)).collect();
+    let stats: Vec<KeyStats> = (0..items.len())
+        .map(|i| stats_for(items, i, &all))
+        .collect();
     let win = chrono::Duration::hours(48);
     let mut scored: Vec<(f64, bool, usize, usize, xling::PairScore)> = Vec::new();
     let mut positives_total = 0;
@@ -356,7 +440,11 @@ fn pair_scores(items: &[Item], verbose: bool) {
             if (a.subject.dated_at - b.subject.dated_at).abs() > win {
                 continue;
             }
-            let (subj, other) = if a.subject.dated_at >= b.subject.dated_at { (i, j) } else { (j, i) };
+            let (subj, other) = if a.subject.dated_at >= b.subject.dated_at {
+                (i, j)
+            } else {
+                (j, i)
+            };
             let w = |x: &str| xling::weight(&stats[subj], x);
             let s = score_pair(&items[subj].profile, &items[other].profile, &w);
             scored.push((s.score, pos, subj, other, s));
@@ -364,12 +452,22 @@ fn pair_scores(items: &[Item], verbose: bool) {
     }
     scored.sort_by(|x, y| y.0.total_cmp(&x.0));
     if let Ok(path) = std::env::var("XLING_DUMP") {
-        let mut d = String::from("score\tdice\torder\tshared\tspecific\tlabel\tunits_a\tunits_b\trel_a\trel_b\n");
+        let mut d = String::from(
+            "score\tdice\torder\tshared\tspecific\tlabel\tunits_a\tunits_b\trel_a\trel_b\n",
+        );
         for s in scored.iter().filter(|s| s.0 >= 0.1) {
             d.push_str(&format!(
                 "{:.4}\t{:.4}\t{:.3}\t{}\t{}\t{}\t{:.0}\t{:.0}\t{}\t{}\n",
-                s.0, s.4.dice, s.4.order, s.4.shared.len(), s.4.specific, s.1 as u8,
-                items[s.2].profile.units, items[s.3].profile.units, items[s.2].relation, items[s.3].relation
+                s.0,
+                s.4.dice,
+                s.4.order,
+                s.4.shared.len(),
+                s.4.specific,
+                s.1 as u8,
+                items[s.2].profile.units,
+                items[s.3].profile.units,
+                items[s.2].relation,
+                items[s.3].relation
             ));
         }
         let _ = std::fs::write(path, d);
@@ -426,11 +524,7 @@ fn pair_scores(items: &[Item], verbose: bool) {
             e.2 += 1;
         }
         if s.0 >= xling::THRESHOLD {
-            if s.1 {
-                e.0 += 1
-            } else {
-                e.1 += 1
-            }
+            if s.1 { e.0 += 1 } else { e.1 += 1 }
         }
     }
     let mut per: Vec<_> = per.into_iter().collect();
@@ -470,7 +564,8 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| (items[i].subject.dated_at, i));
     let config = FoldConfig::default();
-    let win = chrono::Duration::from_std(config.translation_window).unwrap_or(chrono::Duration::hours(48));
+    let win = chrono::Duration::from_std(config.translation_window)
+        .unwrap_or(chrono::Duration::hours(48));
     let mut stored: Vec<Stored> = Vec::new();
     let mut story_of: Vec<i64> = vec![-1; items.len()];
     let mut canonical: HashMap<i64, usize> = HashMap::new();
@@ -481,16 +576,19 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
     let mut cand_total = 0usize;
     for &i in &order {
         let it = &items[i];
-        if oracle {
-            if let Some(s) = stored
-                .iter()
-                .find(|s| items[s.idx].subject.lang == it.subject.lang && items[s.idx].story == it.story)
-            {
-                let story = s.story;
-                story_of[i] = story;
-                stored.push(Stored { idx: i, story, fold_method: Some("oracle".into()) });
-                continue;
-            }
+        if oracle
+            && let Some(s) = stored.iter().find(|s| {
+                items[s.idx].subject.lang == it.subject.lang && items[s.idx].story == it.story
+            })
+        {
+            let story = s.story;
+            story_of[i] = story;
+            stored.push(Stored {
+                idx: i,
+                story,
+                fold_method: Some("oracle".into()),
+            });
+            continue;
         }
         let pool: Vec<usize> = stored.iter().map(|s| s.idx).collect();
         let stats = stats_for(items, i, &pool);
@@ -510,12 +608,11 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
         // The store adds the canonical item of every candidate's story.
         let stories: HashSet<i64> = cands.iter().map(|c| c.story_id).collect();
         for st in stories {
-            if let Some(&ci) = canonical.get(&st) {
-                if !in_set.contains(&ci) {
-                    if let Some(s) = stored.iter().find(|s| s.idx == ci) {
-                        cands.push(candidate(items, s, &canonical));
-                    }
-                }
+            if let Some(&ci) = canonical.get(&st)
+                && !in_set.contains(&ci)
+                && let Some(s) = stored.iter().find(|s| s.idx == ci)
+            {
+                cands.push(candidate(items, s, &canonical));
             }
         }
         cand_total += cands.len();
@@ -543,12 +640,20 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
                 if f.becomes_canonical {
                     canonical.insert(f.story_id, i);
                 }
-                stored.push(Stored { idx: i, story: f.story_id, fold_method: Some("translation".into()) });
+                stored.push(Stored {
+                    idx: i,
+                    story: f.story_id,
+                    fold_method: Some("translation".into()),
+                });
             }
             None => {
                 story_of[i] = next_story;
                 canonical.insert(next_story, i);
-                stored.push(Stored { idx: i, story: next_story, fold_method: None });
+                stored.push(Stored {
+                    idx: i,
+                    story: next_story,
+                    fold_method: None,
+                });
                 next_story += 1;
             }
         }
@@ -561,7 +666,11 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
             let truth = items[i].story == items[j].story;
             let pred = story_of[i] == story_of[j];
             let cross = items[i].subject.lang != items[j].subject.lang;
-            let (tp, fp, pos) = if cross { (&mut x_tp, &mut x_fp, &mut x_pos) } else { (&mut s_tp, &mut s_fp, &mut s_pos) };
+            let (tp, fp, pos) = if cross {
+                (&mut x_tp, &mut x_fp, &mut x_pos)
+            } else {
+                (&mut s_tp, &mut s_fp, &mut s_pos)
+            };
             *pos += truth as usize;
             *tp += (truth && pred) as usize;
             *fp += (!truth && pred) as usize;
@@ -572,13 +681,19 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
         if !items[i].relation.starts_with("negative") {
             continue;
         }
-        if (0..items.len()).any(|j| j != i && story_of[j] == story_of[i] && items[j].story != items[i].story) {
+        if (0..items.len())
+            .any(|j| j != i && story_of[j] == story_of[i] && items[j].story != items[i].story)
+        {
             *neg_folded.entry(items[i].relation.clone()).or_default() += 1;
         }
     }
     println!(
         "\n== decide_translation replay (candidates: {}, same-language: {}) ==",
-        if keys_mode { "items sharing an index key" } else { "all stored items in the window" },
+        if keys_mode {
+            "items sharing an index key"
+        } else {
+            "all stored items in the window"
+        },
         if oracle { "oracle" } else { "none" }
     );
     println!(
@@ -608,7 +723,10 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
         let mut tsv = String::from("feed_file\tkey\tassigned_story\tis_canonical\n");
         for (i, it) in items.iter().enumerate() {
             let canon = canonical.get(&story_of[i]) == Some(&i);
-            tsv.push_str(&format!("{}\t{}\tS{}\t{}\n", it.feed, it.key, story_of[i], canon as u8));
+            tsv.push_str(&format!(
+                "{}\t{}\tS{}\t{}\n",
+                it.feed, it.key, story_of[i], canon as u8
+            ));
         }
         match std::fs::write(path, tsv) {
             Ok(()) => println!("assignment written to {path}"),

@@ -126,7 +126,13 @@ pub fn score_pair(a: &Profile, b: &Profile, w: &dyn Fn(&str) -> f64) -> PairScor
     let dice = if den > 0.0 { num / den } else { 0.0 };
     let order = order_ratio(&mut pairs);
     let specific = shared.iter().filter(|s| is_specific_evidence(s)).count();
-    PairScore { score: dice * (0.5 + 0.5 * order), dice, order, shared, specific }
+    PairScore {
+        score: dice * (0.5 + 0.5 * order),
+        dice,
+        order,
+        shared,
+        specific,
+    }
 }
 
 fn is_specific_evidence(anchor: &str) -> bool {
@@ -198,7 +204,11 @@ pub fn decide_translation(
     }
     let slang = primary_lang(subject.lang.as_deref())?;
     let window = chrono::Duration::from_std(config.translation_window).ok()?;
-    let vetoed: HashSet<i64> = candidates.iter().filter(|c| c.vetoed).map(|c| c.story_id).collect();
+    let vetoed: HashSet<i64> = candidates
+        .iter()
+        .filter(|c| c.vetoed)
+        .map(|c| c.story_id)
+        .collect();
     let w = |a: &str| weight(stats, a);
     let sp = profile_of(subject);
 
@@ -212,7 +222,9 @@ pub fn decide_translation(
         let cp = profiles.entry(i).or_insert_with(|| profile_of(&c.item));
         let s = score_pair(&sp, cp, &w);
         let lang = primary_lang(c.item.lang.as_deref()).unwrap_or_default();
-        let slot = best.entry((lang, c.story_id)).or_insert_with(|| (i, s.clone()));
+        let slot = best
+            .entry((lang, c.story_id))
+            .or_insert_with(|| (i, s.clone()));
         if s.score > slot.1.score {
             *slot = (i, s);
         }
@@ -223,7 +235,10 @@ pub fn decide_translation(
     // language.
     let mut by_lang: HashMap<&str, Vec<(i64, usize, &PairScore)>> = HashMap::new();
     for ((lang, story), (i, s)) in &best {
-        by_lang.entry(lang.as_str()).or_default().push((*story, *i, s));
+        by_lang
+            .entry(lang.as_str())
+            .or_default()
+            .push((*story, *i, s));
     }
     let mut winner: Option<(usize, PairScore)> = None;
     let mut langs: Vec<&str> = by_lang.keys().copied().collect();
@@ -231,7 +246,9 @@ pub fn decide_translation(
     for lang in langs {
         let mut list = by_lang.remove(lang).unwrap_or_default();
         list.sort_by(|x, y| y.2.score.total_cmp(&x.2.score).then(x.0.cmp(&y.0)));
-        let Some(&(_, i, s)) = list.first() else { continue };
+        let Some(&(_, i, s)) = list.first() else {
+            continue;
+        };
         let runner_up = list.get(1).map(|x| x.2.score).unwrap_or(0.0);
         if s.score < THRESHOLD
             || s.shared.len() < MIN_SHARED
@@ -274,7 +291,10 @@ fn is_subjects_best_rival(
     profiles: &mut HashMap<usize, Profile>,
     w: &dyn Fn(&str) -> f64,
 ) -> bool {
-    let mp = profiles.entry(matched).or_insert_with(|| profile_of(&candidates[matched].item)).clone();
+    let mp = profiles
+        .entry(matched)
+        .or_insert_with(|| profile_of(&candidates[matched].item))
+        .clone();
     for (j, x) in candidates.iter().enumerate() {
         if j == matched || primary_lang(x.item.lang.as_deref()).as_deref() != Some(slang) {
             continue;
@@ -344,7 +364,10 @@ mod tests {
         einem Interview mit dem Handelsblatt Zukäufe in Europa angekündigt.";
 
     fn at(h: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 3, 5, 8, 0, 0).single().unwrap_or_default() + chrono::Duration::hours(h)
+        Utc.with_ymd_and_hms(2024, 3, 5, 8, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + chrono::Duration::hours(h)
     }
 
     fn item(title: &str, text: &str, lang: &str, hour: i64) -> Subject {
@@ -361,7 +384,13 @@ mod tests {
     }
 
     fn cand(id: i64, story: i64, it: Subject) -> Candidate {
-        Candidate { item_id: id, story_id: story, is_canonical: true, item: it, ..Default::default() }
+        Candidate {
+            item_id: id,
+            story_id: story,
+            is_canonical: true,
+            item: it,
+            ..Default::default()
+        }
     }
 
     fn en() -> Subject {
@@ -382,12 +411,16 @@ mod tests {
         for (title, text, lang) in [(DE_TITLE, DE, "de"), (RU_TITLE, RU, "ru")] {
             let copy = item(title, text, lang, 3);
             let fold = decide(&copy, &[cand(1, 10, en())]);
-            let fold = fold.unwrap_or_else(|| panic!("{lang} not folded: {:?}", pair(&copy, &en())));
+            let fold =
+                fold.unwrap_or_else(|| panic!("{lang} not folded: {:?}", pair(&copy, &en())));
             assert_eq!((fold.story_id, fold.matched_item_id), (10, 1));
             assert_eq!(fold.method, FoldMethod::Translation);
             assert!(!fold.becomes_canonical);
             let detail = fold.detail.unwrap_or_default();
-            assert!(detail.contains("n:4200000000") && detail.contains("n:310000"), "{detail}");
+            assert!(
+                detail.contains("n:4200000000") && detail.contains("n:310000"),
+                "{detail}"
+            );
         }
     }
 
@@ -431,7 +464,10 @@ mod tests {
             2,
         );
         let s = pair(&numbers, &en());
-        assert!(s.shared.iter().filter(|a| a.starts_with("n:")).count() >= 3, "{s:?}");
+        assert!(
+            s.shared.iter().filter(|a| a.starts_with("n:")).count() >= 3,
+            "{s:?}"
+        );
         assert!(decide(&numbers, &[cand(1, 10, en())]).is_none(), "{s:?}");
     }
 
@@ -453,13 +489,22 @@ mod tests {
     #[test]
     fn timing_window_and_canonical() {
         let de = item(DE_TITLE, DE, "de", 49);
-        assert!(decide(&de, &[cand(1, 10, en())]).is_none(), "outside the 48 h window");
+        assert!(
+            decide(&de, &[cand(1, 10, en())]).is_none(),
+            "outside the 48 h window"
+        );
         // A copy dated a little before the original (skewed clock) does not
         // take over as canonical; one dated well before does.
         let slightly = item(DE_TITLE, DE, "de", -1);
-        assert_eq!(decide(&slightly, &[cand(1, 10, en())]).map(|f| f.becomes_canonical), Some(false));
+        assert_eq!(
+            decide(&slightly, &[cand(1, 10, en())]).map(|f| f.becomes_canonical),
+            Some(false)
+        );
         let earlier = item(DE_TITLE, DE, "de", -5);
-        assert_eq!(decide(&earlier, &[cand(1, 10, en())]).map(|f| f.becomes_canonical), Some(true));
+        assert_eq!(
+            decide(&earlier, &[cand(1, 10, en())]).map(|f| f.becomes_canonical),
+            Some(true)
+        );
     }
 
     #[test]
@@ -490,10 +535,16 @@ mod tests {
         let de = item(DE_TITLE, DE, "de", 2);
         // The same English text stored twice in separate stories (e.g. an
         // unfolded copy): no clear winner, no fold.
-        let fold = decide(&de, &[cand(1, 10, en()), cand(3, 11, item(EN_TITLE, EN, "en", 1))]);
+        let fold = decide(
+            &de,
+            &[cand(1, 10, en()), cand(3, 11, item(EN_TITLE, EN, "en", 1))],
+        );
         assert!(fold.is_none());
         // In one story they do not compete.
-        let fold = decide(&de, &[cand(1, 10, en()), cand(3, 10, item(EN_TITLE, EN, "en", 1))]);
+        let fold = decide(
+            &de,
+            &[cand(1, 10, en()), cand(3, 10, item(EN_TITLE, EN, "en", 1))],
+        );
         assert_eq!(fold.map(|f| f.story_id), Some(10));
     }
 
@@ -501,7 +552,13 @@ mod tests {
     fn copies_in_other_languages_do_not_compete() {
         // An original arriving after its translations: both are fine
         // matches; it folds into the best one instead of refusing.
-        let fold = decide(&en(), &[cand(2, 20, item(DE_TITLE, DE, "de", -1)), cand(3, 30, item(RU_TITLE, RU, "ru", -1))]);
+        let fold = decide(
+            &en(),
+            &[
+                cand(2, 20, item(DE_TITLE, DE, "de", -1)),
+                cand(3, 30, item(RU_TITLE, RU, "ru", -1)),
+            ],
+        );
         assert!(matches!(fold.map(|f| f.story_id), Some(20 | 30)));
     }
 
@@ -523,7 +580,10 @@ mod tests {
 
     #[test]
     fn rare_anchors_weigh_more() {
-        let mut stats = KeyStats { window_items: 1000, ..Default::default() };
+        let mut stats = KeyStats {
+            window_items: 1000,
+            ..Default::default()
+        };
         stats.counts.insert(anchors::anchor_key("p:trmp"), 300);
         stats.counts.insert(anchors::anchor_key("p:okkw"), 2);
         assert!(weight(&stats, "p:okkw") > 2.0 * weight(&stats, "p:trmp"));

@@ -32,7 +32,11 @@ const SKEL_MIN: usize = 3;
 /// The anchor signature of an item, in order of first appearance (title
 /// first). Deterministic.
 pub fn extract(title: &str, text: &str) -> Vec<String> {
-    profile(title, text).anchors.into_iter().map(|a| a.anchor).collect()
+    profile(title, text)
+        .anchors
+        .into_iter()
+        .map(|a| a.anchor)
+        .collect()
 }
 
 /// The lookup keys for the store's index: the most specific anchors (links,
@@ -85,10 +89,10 @@ fn specificity(anchor: &str) -> Option<u8> {
 /// percentages that every story of a week shares (research: numbers alone
 /// are useless at high precision).
 pub fn is_common_number(v: &str) -> bool {
-    if let Ok(n) = v.parse::<u64>() {
-        if n < 100 || (1900..=2100).contains(&n) {
-            return true;
-        }
+    if let Ok(n) = v.parse::<u64>()
+        && (n < 100 || (1900..=2100).contains(&n))
+    {
+        return true;
     }
     if v.contains('.') {
         // Short decimals such as 1.5 or 3.25 are as common as small integers.
@@ -117,7 +121,8 @@ impl Hasher for WordHasher {
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
     fn finish(&self) -> u64 {
@@ -275,7 +280,13 @@ impl Dec {
         }
         let digits = format!("{int}{frac}");
         let mant: i128 = digits.parse().ok()?;
-        Some(Dec { mant, exp: -(frac.len() as i32) }.normalized())
+        Some(
+            Dec {
+                mant,
+                exp: -(frac.len() as i32),
+            }
+            .normalized(),
+        )
     }
 
     fn normalized(mut self) -> Dec {
@@ -290,14 +301,27 @@ impl Dec {
     }
 
     fn scaled(self, pow: i32) -> Dec {
-        Dec { mant: self.mant, exp: self.exp + pow }
+        Dec {
+            mant: self.mant,
+            exp: self.exp + pow,
+        }
     }
 
     fn add(self, other: Dec) -> Option<Dec> {
         let e = self.exp.min(other.exp);
-        let a = self.mant.checked_mul(10i128.checked_pow((self.exp - e) as u32)?)?;
-        let b = other.mant.checked_mul(10i128.checked_pow((other.exp - e) as u32)?)?;
-        Some(Dec { mant: a.checked_add(b)?, exp: e }.normalized())
+        let a = self
+            .mant
+            .checked_mul(10i128.checked_pow((self.exp - e) as u32)?)?;
+        let b = other
+            .mant
+            .checked_mul(10i128.checked_pow((other.exp - e) as u32)?)?;
+        Some(
+            Dec {
+                mant: a.checked_add(b)?,
+                exp: e,
+            }
+            .normalized(),
+        )
     }
 
     /// Plain decimal notation: 40000000000, 1.5, 0.25.
@@ -329,8 +353,16 @@ fn scale_word(word: &str) -> Option<i32> {
     let w = word.trim_end_matches('.');
     let exact = |list: &[&str]| list.contains(&w);
     let pre = |list: &[&str]| list.iter().any(|p| w.starts_with(p));
-    if exact(&["thousand", "thousands", "tausend", "mille", "mil", "tis", "tisíc", "tisíce"])
-        || pre(&["тыс", "тис", "χιλιάδ", "हज़ार", "हजार", "tisuć", "þúsund"])
+    if exact(&[
+        "thousand",
+        "thousands",
+        "tausend",
+        "mille",
+        "mil",
+        "tis",
+        "tisíc",
+        "tisíce",
+    ]) || pre(&["тыс", "тис", "χιλιάδ", "हज़ार", "हजार", "tisuć", "þúsund"])
     {
         return Some(3);
     }
@@ -346,13 +378,38 @@ fn scale_word(word: &str) -> Option<i32> {
     {
         return Some(12);
     }
-    if exact(&["billion", "billions", "bn", "bln", "mrd", "mld", "mlrd", "अरब"])
-        || pre(&["milliard", "miliard", "milijard", "milliárd", "млрд", "миллиард", "мільярд", "δισ"])
-    {
+    if exact(&[
+        "billion",
+        "billions",
+        "bn",
+        "bln",
+        "mrd",
+        "mld",
+        "mlrd",
+        "अरब",
+    ]) || pre(&[
+        "milliard",
+        "miliard",
+        "milijard",
+        "milliárd",
+        "млрд",
+        "миллиард",
+        "мільярд",
+        "δισ",
+    ]) {
         return Some(9);
     }
     if exact(&["mio", "mln", "mn", "millón", "millones"])
-        || pre(&["million", "milion", "milión", "milijun", "млн", "миллион", "мільйон", "εκατ"])
+        || pre(&[
+            "million",
+            "milion",
+            "milión",
+            "milijun",
+            "млн",
+            "миллион",
+            "мільйон",
+            "εκατ",
+        ])
     {
         return Some(6);
     }
@@ -390,9 +447,19 @@ const CJK_SCALES: &[(&str, i32)] = &[
 enum Raw {
     /// A number with the power of ten of the scale word after it (0 when
     /// none) and the byte offset where it ends.
-    Num { value: Dec, scale: i32, end: usize },
+    Num {
+        value: Dec,
+        scale: i32,
+        end: usize,
+    },
     /// A word as a byte range of the scanned (NFKC) text.
-    Word { start: usize, end: usize, script: Script, sentence_start: bool, in_title: bool },
+    Word {
+        start: usize,
+        end: usize,
+        script: Script,
+        sentence_start: bool,
+        in_title: bool,
+    },
     Link(String),
 }
 
@@ -416,7 +483,10 @@ fn host_of(url: &str) -> Option<String> {
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     let host = s.split(['/', '?', '#', ':']).next()?.to_ascii_lowercase();
-    let host = host.trim_start_matches("www.").trim_end_matches('.').to_string();
+    let host = host
+        .trim_start_matches("www.")
+        .trim_end_matches('.')
+        .to_string();
     if host.contains('.') && host.len() >= 4 {
         Some(host)
     } else {
@@ -438,7 +508,8 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
     let text: String = if raw.is_ascii()
-        || unicode_normalization::is_nfkc_quick(raw.chars()) == unicode_normalization::IsNormalized::Yes
+        || unicode_normalization::is_nfkc_quick(raw.chars())
+            == unicode_normalization::IsNormalized::Yes
     {
         raw.to_string()
     } else {
@@ -446,15 +517,25 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
     };
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
-    let link_text = if may_hold_links(&text) { text.as_str() } else { "" };
+    let link_text = if may_hold_links(&text) {
+        text.as_str()
+    } else {
+        ""
+    };
     for cap in link_regex().captures_iter(link_text) {
         let (m, anchor) = if let Some(m) = cap.name("url") {
             (m, host_of(m.as_str()).map(|h| format!("{DOMAIN}{h}")))
         } else if let Some(m) = cap.name("mail") {
             let dom = cap.name("mdom").map(|d| d.as_str().to_ascii_lowercase());
-            (m, dom.map(|d| format!("{DOMAIN}{}", d.trim_start_matches("www."))))
+            (
+                m,
+                dom.map(|d| format!("{DOMAIN}{}", d.trim_start_matches("www."))),
+            )
         } else if let Some(m) = cap.name("handle") {
-            (m, Some(format!("{HANDLE}{}", m.as_str()[1..].to_lowercase())))
+            (
+                m,
+                Some(format!("{HANDLE}{}", m.as_str()[1..].to_lowercase())),
+            )
         } else if let Some(m) = cap.name("tag") {
             (m, Some(format!("{TAG}{}", m.as_str()[1..].to_lowercase())))
         } else if let Some(m) = cap.name("dom") {
@@ -474,17 +555,18 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
         while span_i < spans.len() && spans[span_i].1 <= byte {
             span_i += 1;
         }
-        if let Some((s, e, a)) = spans.get(span_i) {
-            if *s <= byte && byte < *e {
-                if !a.is_empty() {
-                    out.push(Raw::Link(a.clone()));
-                }
-                while i < chars.len() && chars[i].0 < *e {
-                    i += 1;
-                }
-                sentence_start = false;
-                continue;
+        if let Some((s, e, a)) = spans.get(span_i)
+            && *s <= byte
+            && byte < *e
+        {
+            if !a.is_empty() {
+                out.push(Raw::Link(a.clone()));
             }
+            while i < chars.len() && chars[i].0 < *e {
+                i += 1;
+            }
+            sentence_start = false;
+            continue;
         }
         if digit_value(c).is_some() {
             i = scan_number(&chars, i, out);
@@ -504,11 +586,20 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
                 }
             }
             let end = chars.get(i).map(|c| c.0).unwrap_or(text.len());
-            out.push(Raw::Word { start: base + byte, end: base + end, script, sentence_start, in_title });
+            out.push(Raw::Word {
+                start: base + byte,
+                end: base + end,
+                script,
+                sentence_start,
+                in_title,
+            });
             sentence_start = false;
             continue;
         }
-        if matches!(c, '.' | '!' | '?' | '\n' | '。' | '！' | '？' | ':' | '•' | '|') {
+        if matches!(
+            c,
+            '.' | '!' | '?' | '\n' | '。' | '！' | '？' | ':' | '•' | '|'
+        ) {
             sentence_start = true;
         }
         i += 1;
@@ -536,9 +627,7 @@ fn scan_number(chars: &[(usize, char)], mut i: usize, out: &mut Vec<Raw>) -> usi
         let sep = chars[j].1;
         let (g, k) = digit_run(j + 1);
         if is_space_sep(sep)
-            && (g.len() != 3
-                || groups[0].len() > 3
-                || seps.iter().any(|s| !is_space_sep(*s)))
+            && (g.len() != 3 || groups[0].len() > 3 || seps.iter().any(|s| !is_space_sep(*s)))
         {
             break;
         }
@@ -557,7 +646,11 @@ fn scan_number(chars: &[(usize, char)], mut i: usize, out: &mut Vec<Raw>) -> usi
     let end = chars.get(i).map(|c| c.0).unwrap_or(usize::MAX);
     for (k, v) in values.into_iter().enumerate() {
         let pow = if k + 1 == n { scale.map(|s| s.0) } else { None };
-        out.push(Raw::Num { value: v, scale: pow.unwrap_or(0), end });
+        out.push(Raw::Num {
+            value: v,
+            scale: pow.unwrap_or(0),
+            end,
+        });
     }
     i
 }
@@ -566,17 +659,28 @@ fn scan_number(chars: &[(usize, char)], mut i: usize, out: &mut Vec<Raw>) -> usi
 /// a date or a version number.
 fn interpret_number(groups: &[String], seps: &[char]) -> Vec<Dec> {
     let one = |int: &str, frac: &str| Dec::parse(int, frac).into_iter().collect::<Vec<_>>();
-    let parts = || groups.iter().filter_map(|g| Dec::parse(g, "")).collect::<Vec<_>>();
+    let parts = || {
+        groups
+            .iter()
+            .filter_map(|g| Dec::parse(g, ""))
+            .collect::<Vec<_>>()
+    };
     if seps.is_empty() {
         return one(&groups[0], "");
     }
     let thousands_ok = |gs: &[String]| gs[0].len() <= 3 && gs[1..].iter().all(|g| g.len() == 3);
     let last = seps[seps.len() - 1];
-    let all_same = seps.iter().all(|&s| s == seps[0] || (is_space_sep(s) && is_space_sep(seps[0])));
+    let all_same = seps
+        .iter()
+        .all(|&s| s == seps[0] || (is_space_sep(s) && is_space_sep(seps[0])));
     if all_same {
         let s = seps[0];
         if seps.len() >= 2 {
-            return if thousands_ok(groups) { one(&groups.concat(), "") } else { parts() };
+            return if thousands_ok(groups) {
+                one(&groups.concat(), "")
+            } else {
+                parts()
+            };
         }
         if is_space_sep(s) || s == '\'' || s == '\u{066c}' {
             return one(&groups.concat(), "");
@@ -595,7 +699,9 @@ fn interpret_number(groups: &[String], seps: &[char]) -> Vec<Dec> {
     let body = &seps[..seps.len() - 1];
     if !body.contains(&last) && (last == ',' || last == '.' || last == '\u{066b}') {
         let int_groups = &groups[..groups.len() - 1];
-        let same_body = body.iter().all(|&s| s == body[0] || (is_space_sep(s) && is_space_sep(body[0])));
+        let same_body = body
+            .iter()
+            .all(|&s| s == body[0] || (is_space_sep(s) && is_space_sep(body[0])));
         if same_body && thousands_ok(int_groups) {
             return one(&int_groups.concat(), &groups[groups.len() - 1]);
         }
@@ -618,7 +724,10 @@ fn scale_after(chars: &[(usize, char)], mut i: usize) -> Option<(i32, usize)> {
     if word.is_empty() {
         return None;
     }
-    if matches!(script_of(word.chars().next()?), Script::Han | Script::Hangul | Script::Kana) {
+    if matches!(
+        script_of(word.chars().next()?),
+        Script::Han | Script::Hangul | Script::Kana
+    ) {
         return CJK_SCALES
             .iter()
             .find(|(p, _)| word.starts_with(p))
@@ -632,14 +741,30 @@ fn scale_after(chars: &[(usize, char)], mut i: usize) -> Option<(i32, usize)> {
 fn merge_compound_amounts(out: &mut Vec<Raw>) {
     let mut i = 0;
     while i + 1 < out.len() {
-        if let (Raw::Num { value: a, scale: sa, .. }, Raw::Num { value: b, scale: sb, end }) = (&out[i], &out[i + 1]) {
-            if *sa >= 4 && *sb > 0 && sb < sa {
-                if let Some(sum) = a.scaled(*sa).add(b.scaled(*sb)) {
-                    out[i] = Raw::Num { value: sum, scale: 0, end: *end };
-                    out.remove(i + 1);
-                    continue;
-                }
-            }
+        if let (
+            Raw::Num {
+                value: a,
+                scale: sa,
+                ..
+            },
+            Raw::Num {
+                value: b,
+                scale: sb,
+                end,
+            },
+        ) = (&out[i], &out[i + 1])
+            && *sa >= 4
+            && *sb > 0
+            && sb < sa
+            && let Some(sum) = a.scaled(*sa).add(b.scaled(*sb))
+        {
+            out[i] = Raw::Num {
+                value: sum,
+                scale: 0,
+                end: *end,
+            };
+            out.remove(i + 1);
+            continue;
         }
         i += 1;
     }
@@ -655,7 +780,11 @@ pub fn transliterate(word: &str) -> String {
 fn transliterate_into(word: &str, out: &mut String) {
     out.clear();
     if word.is_ascii() {
-        out.extend(word.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()));
+        out.extend(
+            word.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase()),
+        );
         return;
     }
     for c in word.chars().flat_map(|c| c.to_lowercase()) {
@@ -736,7 +865,11 @@ fn cyrillic(c: char) -> &'static str {
 }
 
 fn greek(c: char) -> String {
-    let base: String = c.to_string().nfd().filter(|ch| !('\u{300}'..='\u{36f}').contains(ch)).collect();
+    let base: String = c
+        .to_string()
+        .nfd()
+        .filter(|ch| !('\u{300}'..='\u{36f}').contains(ch))
+        .collect();
     let b = base.chars().next().unwrap_or(c);
     match b {
         'α' => "a",
@@ -769,15 +902,16 @@ fn greek(c: char) -> String {
 /// Revised Romanization of one Hangul syllable (decomposed algorithmically).
 fn hangul(c: char, out: &mut String) {
     const L: [&str; 19] = [
-        "g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h",
+        "g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t",
+        "p", "h",
     ];
     const V: [&str; 21] = [
-        "a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi",
-        "yu", "eu", "ui", "i",
+        "a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo",
+        "we", "wi", "yu", "eu", "ui", "i",
     ];
     const T: [&str; 28] = [
-        "", "k", "kk", "ks", "n", "nj", "nh", "t", "l", "lk", "lm", "lb", "ls", "lt", "lp", "lh", "m", "p",
-        "ps", "t", "t", "ng", "t", "t", "k", "t", "p", "t",
+        "", "k", "kk", "ks", "n", "nj", "nh", "t", "l", "lk", "lm", "lb", "ls", "lt", "lp", "lh",
+        "m", "p", "ps", "t", "t", "ng", "t", "t", "k", "t", "p", "t",
     ];
     let u = c as u32;
     if !(0xAC00..=0xD7A3).contains(&u) {
@@ -852,7 +986,10 @@ pub fn profile(title: &str, text: &str) -> Profile {
     // name only if its lower-case form never occurs (drops The, Le, Der...).
     let mut lower_seen: HashSet<&str, BuildHasherDefault<WordHasher>> = HashSet::default();
     for r in &raws {
-        if let Raw::Word { start, end, script, .. } = r {
+        if let Raw::Word {
+            start, end, script, ..
+        } = r
+        {
             let text = word(*start, *end);
             if is_cased(*script) && !text.chars().any(|c| c.is_uppercase()) {
                 lower_seen.insert(text);
@@ -861,13 +998,22 @@ pub fn profile(title: &str, text: &str) -> Profile {
     }
     let n_words = raws.len();
     let map = || WordMap::with_capacity_and_hasher(n_words, Default::default());
-    let mut p = Profile { words: map(), skels: map(), nums: map(), links: WordMap::default(), ..Default::default() };
+    let mut p = Profile {
+        words: map(),
+        skels: map(),
+        nums: map(),
+        links: WordMap::default(),
+        ..Default::default()
+    };
     let mut seen_anchor: HashSet<String, BuildHasherDefault<WordHasher>> = HashSet::default();
     let mut pos = 0.0f32;
     let mut push_anchor = |p: &mut Profile, a: &str, pos: f32| {
         if !seen_anchor.contains(a) {
             seen_anchor.insert(a.to_string());
-            p.anchors.push(Anchor { anchor: a.to_string(), pos });
+            p.anchors.push(Anchor {
+                anchor: a.to_string(),
+                pos,
+            });
         }
     };
     let mut ascii = String::new();
@@ -890,7 +1036,13 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 push_anchor(&mut p, a, pos);
                 pos += 1.0;
             }
-            Raw::Word { start, end, script, sentence_start, in_title } => {
+            Raw::Word {
+                start,
+                end,
+                script,
+                sentence_start,
+                in_title,
+            } => {
                 let text = word(*start, *end);
                 let (mut n_chars, mut has_upper, mut has_lower) = (0usize, false, false);
                 for c in text.chars() {
@@ -922,7 +1074,9 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 if !capitalized || n_chars < 2 {
                     continue;
                 }
-                if (*sentence_start || *in_title) && lower_seen.contains(text.to_lowercase().as_str()) {
+                if (*sentence_start || *in_title)
+                    && lower_seen.contains(text.to_lowercase().as_str())
+                {
                     continue;
                 }
                 form.clear();
@@ -1054,12 +1208,18 @@ mod tests {
         assert!(a.contains(&"a:nato".to_string()), "{a:?}");
         // "Ministers" and "Markets" also occur in lower case: not names.
         assert!(!a.contains(&format!("p:{}", skeleton("markets"))), "{a:?}");
-        assert!(!a.contains(&format!("p:{}", skeleton("ministers"))), "{a:?}");
+        assert!(
+            !a.contains(&format!("p:{}", skeleton("ministers"))),
+            "{a:?}"
+        );
     }
 
     #[test]
     fn domains_and_handles() {
-        let a = extract("", "Read more at https://www.example.com/news/1 or follow @feedfold and mail desk@wire.example");
+        let a = extract(
+            "",
+            "Read more at https://www.example.com/news/1 or follow @feedfold and mail desk@wire.example",
+        );
         assert!(a.contains(&"d:example.com".to_string()), "{a:?}");
         assert!(a.contains(&"h:feedfold".to_string()), "{a:?}");
         assert!(a.contains(&"d:wire.example".to_string()), "{a:?}");
@@ -1072,13 +1232,24 @@ mod tests {
         assert_eq!(a, extract("", t));
         let pos = |x: &str| a.iter().position(|y| y == x);
         assert!(pos("n:4500") < pos("n:7200"));
-        assert!(pos(&format!("p:{}", skeleton("acme"))) < pos(&format!("p:{}", skeleton("globex"))));
+        assert!(
+            pos(&format!("p:{}", skeleton("acme"))) < pos(&format!("p:{}", skeleton("globex")))
+        );
     }
 
     #[test]
     fn index_keys_skip_years_and_small_numbers() {
-        let anchors: Vec<String> =
-            ["n:2024", "n:15", "n:3.5", "p:bdn", "n:40000000000", "n:131.04"].iter().map(|s| s.to_string()).collect();
+        let anchors: Vec<String> = [
+            "n:2024",
+            "n:15",
+            "n:3.5",
+            "p:bdn",
+            "n:40000000000",
+            "n:131.04",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let keys = index_keys(&anchors);
         assert_eq!(keys.len(), 3);
         assert!(keys.contains(&anchor_key("p:bdn")));
