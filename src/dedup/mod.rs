@@ -10,6 +10,8 @@
 
 pub mod xling;
 
+
+
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
