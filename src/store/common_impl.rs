@@ -249,9 +249,11 @@ async fn find_candidates(
     let w = "dated_at BETWEEN $8 AND $9";
     // Tier 0: exact signals (URL, content hash, origin link); tier 1: bands
     // and lookup keys. The cap keeps exact matches however many loose ones
-    // there are; inside a tier the newest come first.
+    // there are; inside a tier, items sharing more signals come first (a
+    // real copy shares bands, lead and sketch keys; noise shares one common
+    // anchor), then the newest.
     let mut q = format!(
-        "SELECT {CAND_COLS} FROM (SELECT id, min(tier) AS tier FROM ( \
+        "SELECT {CAND_COLS} FROM (SELECT id, min(tier) AS tier, count(*) AS hits FROM ( \
          SELECT id, 0 AS tier FROM items WHERE canonical_url = $1 AND {w} \
          UNION ALL SELECT id, 0 FROM items WHERE content_hash = $2 AND {w} \
          UNION ALL SELECT id, 0 FROM items WHERE canonical_url = $3 AND {w} \
@@ -270,7 +272,7 @@ async fn find_candidates(
     q.push_str(&format!(
         ") u GROUP BY id) m JOIN items i ON i.id = m.id JOIN feeds f ON f.id = i.feed_id \
          JOIN stories s ON s.id = i.story_id LEFT JOIN folds fo ON fo.item_id = i.id \
-         ORDER BY m.tier, i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"
+         ORDER BY m.tier, m.hits DESC, i.dated_at DESC, i.id DESC LIMIT {MAX_CANDIDATES}"
     ));
     let mut query = sqlx::query(sql(q))
         .bind(&item.canonical_url)

@@ -355,9 +355,9 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
 }
 
 /// The most candidates one ingest looks at: exact matches (URL, content
-/// hash, origin link) first, then band and key matches, newest first within
-/// each. The canonical items of their stories come on top of this.
-pub const MAX_CANDIDATES: usize = 300;
+/// hash, origin link) first, then band and key matches; within each, items
+/// sharing more signals first, then the newest. The canonical items of their stories come on top of this.
+pub const MAX_CANDIDATES: usize = 100;
 
 /// Lock keys for one ingest. Two items that the candidate search could pair
 /// (same identity in one feed, a shared band, content hash, canonical/origin
