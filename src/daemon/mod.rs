@@ -479,8 +479,10 @@ fn log_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, DaemonError
 /// "feedfold=debug,sqlx=warn"). A second call keeps the first subscriber.
 pub fn init_logging(json: bool, filter: &str) -> Result<(), DaemonError> {
     let env_filter = log_filter(filter)?;
+    // Colours only for a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // Err only means a subscriber is already installed (tests, embedders).
     let _ = if json {
