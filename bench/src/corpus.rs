@@ -62,6 +62,11 @@ const KO_SYLLABLES: &[&str] = &[
     "발", "표", "회", "의", "원", "전", "관", "계", "자", "수", "출", "입", "세", "계", "주",
     "식", "시", "장", "은", "행", "상", "품", "지", "역", "개", "선", "문", "화", "산", "업",
 ];
+const KO_COMMON: &[&str] = &[
+    "정부", "시장", "기업", "은행", "투자", "발표", "경제", "올해", "지난해", "국내", "해외", "관계자",
+    "계획", "규제", "성장", "가격", "주가", "분기", "실적", "증가", "감소", "정책", "회의", "대통령",
+    "장관", "서울", "지역", "사업", "기술", "개발", "이번", "가장", "이후", "최근", "따르면", "통해",
+];
 const KO_PARTICLES: &[&str] = &["은", "는", "이", "가", "을", "를", "에", "에서", "의", "와", "로", "도"];
 const KO_ENDINGS: &[&str] = &["했다", "밝혔다", "전했다", "설명했다", "예상된다", "발표했다", "덧붙였다"];
 /// Common Han characters; Chinese text is written without spaces.
@@ -202,6 +207,14 @@ impl Gen {
         } else {
             self.original()
         }
+    }
+
+    /// Moves the clock as one article would, without making one; returns
+    /// the new time (bulk fills keep the chronology).
+    pub fn advance(&mut self) -> DateTime<Utc> {
+        let gap: f64 = self.rng.random::<f64>() * 2.0 * self.cfg.mean_gap_secs;
+        self.clock += Duration::milliseconds((gap * 1000.0) as i64);
+        self.clock
     }
 
     pub fn articles(&mut self, n: usize) -> Vec<Article> {
@@ -443,7 +456,7 @@ fn common(lang: &str) -> &'static [&'static str] {
         "de" => DE_COMMON,
         "fr" => FR_COMMON,
         "ru" => RU_COMMON,
-        "ko" => KO_PARTICLES,
+        "ko" => KO_COMMON,
         "zh" => &ZH_CHARS[..60],
         _ => EN_COMMON,
     }
