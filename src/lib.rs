@@ -2,7 +2,6 @@
 //! story into one canonical story. ARCHITECTURE.md holds the map; each
 //! module's doc says what it owns.
 
-#[cfg(any())] // re-enabled when the store lands
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -127,6 +127,8 @@ CREATE INDEX items_content_hash_idx ON items (content_hash) WHERE content_hash I
 CREATE INDEX items_canonical_url_idx ON items (canonical_url) WHERE canonical_url IS NOT NULL;
 CREATE INDEX items_origin_url_idx ON items (origin_url) WHERE origin_url IS NOT NULL;
 CREATE INDEX items_search_idx ON items USING GIN (search);
+-- Candidate windows count the items dated inside them (rarity denominator).
+CREATE INDEX items_dated_idx ON items (dated_at);
 
 ALTER TABLE stories ADD CONSTRAINT stories_canonical_item_fk
     FOREIGN KEY (canonical_item_id) REFERENCES items(id) DEFERRABLE INITIALLY DEFERRED;
@@ -147,7 +149,9 @@ CREATE INDEX item_keys_key_dated_idx ON item_keys (key, dated_at);
 CREATE TABLE folds (
     item_id          BIGINT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
     story_id         BIGINT NOT NULL REFERENCES stories(id),
-    matched_item_id  BIGINT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    -- NULL once the matched item is gone (its feed was removed): the record
+    -- of how this item joined its story stays.
+    matched_item_id  BIGINT REFERENCES items(id) ON DELETE SET NULL,
     method           TEXT NOT NULL,
     distance         INTEGER,
     score            DOUBLE PRECISION,
@@ -155,6 +159,7 @@ CREATE TABLE folds (
     decided_at       TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX folds_story_idx ON folds (story_id);
+CREATE INDEX folds_matched_idx ON folds (matched_item_id);
 
 -- Folds undone by `feedfold unfold`: never fold this item into that story again.
 CREATE TABLE fold_vetoes (

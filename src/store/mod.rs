@@ -3,7 +3,6 @@
 //! Schema and migrations: `migrations/{sqlite,postgres}`, never edited once
 //! landed. The schema is a public interface documented in docs/sql.md.
 
-
 use std::future::Future;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{InstanceLock, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -301,6 +300,33 @@ impl Backend {
     }
 }
 
+/// A store opened from a URL, for callers that pick the backend at runtime
+/// (the CLI and the daemon). Each arm is a full `Store`.
+#[derive(Clone)]
+pub enum Opened {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Opened {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Opened::Sqlite(_) => Backend::Sqlite,
+            Opened::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Opens the database a URL names (`Backend::of_url`): a SQLite file is
+/// created if missing, a PostgreSQL pool is connected. Migrations are not
+/// applied here; call `Store::migrate`.
+pub async fn open(url: &str) -> Result<Opened> {
+    match Backend::of_url(url)? {
+        Backend::Sqlite => Ok(Opened::Sqlite(SqliteStore::open(url).await?)),
+        Backend::Postgres => Ok(Opened::Postgres(PgStore::connect(url).await?)),
+    }
+}
+
 /// A database URL with its password replaced, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -318,3 +344,188 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
     (dated_at - w, dated_at + w)
 }
 
+/// The most candidates one ingest looks at: exact matches (URL, content
+/// hash, origin link) first, then band and key matches, newest first within
+/// each. The canonical items of their stories come on top of this.
+pub const MAX_CANDIDATES: usize = 300;
+
+/// Lock keys for one ingest. Two items that the candidate search could pair
+/// (same identity in one feed, a shared band, content hash, canonical/origin
+/// URL or lookup key) share at least one key, so taking all of them in
+/// sorted order serialises exactly the ingests that could race into two
+/// stories, without deadlocks. Canonical and origin URLs hash under one
+/// prefix because one item's origin is matched against another's canonical.
+pub(crate) fn fold_lock_keys(feed_id: i64, item: &NewItem) -> Vec<i64> {
+    use crate::fingerprint::hash64;
+    let mut keys = Vec::with_capacity(8 + item.signature.keys.len());
+    keys.push(hash64(&format!("identity:{feed_id}:{}", item.identity)));
+    // A zero simhash (no body) never pairs by band; see the candidate search.
+    if item.signature.simhash != 0 {
+        for (i, b) in item.signature.bands().iter().enumerate() {
+            keys.push(hash64(&format!("band{i}:{b}")));
+        }
+    }
+    if let Some(h) = item.signature.content_hash {
+        keys.push(hash64(&format!("content:{h}")));
+    }
+    for u in [&item.canonical_url, &item.origin_url]
+        .into_iter()
+        .flatten()
+    {
+        keys.push(hash64(&format!("url:{u}")));
+    }
+    for k in &item.signature.keys {
+        keys.push(hash64(&format!("key:{k}")));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// `$start, $start+1, ...` for `n` bound values: list parameters that work
+/// the same on both backends.
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_sorted_unique_and_shared_by_foldable_items() {
+        let mut a = NewItem {
+            identity: "a".into(),
+            canonical_url: Some("https://x.example/1".into()),
+            ..Default::default()
+        };
+        a.signature.simhash = 0x1111_2222_3333_4444;
+        a.signature.content_hash = Some(7);
+        let ka = fold_lock_keys(1, &a);
+        assert!(ka.windows(2).all(|w| w[0] < w[1]));
+
+        // Shares only the content hash.
+        let mut b = NewItem {
+            identity: "b".into(),
+            ..Default::default()
+        };
+        b.signature.simhash = !a.signature.simhash;
+        b.signature.content_hash = Some(7);
+        let kb = fold_lock_keys(2, &b);
+        assert!(ka.iter().any(|k| kb.contains(k)));
+
+        // Cites a's canonical URL as its origin.
+        let mut c = NewItem {
+            identity: "c".into(),
+            origin_url: Some("https://x.example/1".into()),
+            ..Default::default()
+        };
+        c.signature.simhash = !a.signature.simhash;
+        let kc = fold_lock_keys(3, &c);
+        assert!(ka.iter().any(|k| kc.contains(k)));
+
+        // Shares a band only.
+        let mut d = NewItem {
+            identity: "d".into(),
+            ..Default::default()
+        };
+        d.signature.simhash = 0x7777_8888_9999_4444;
+        let kd = fold_lock_keys(4, &d);
+        assert!(ka.iter().any(|k| kd.contains(k)));
+
+        // Shares nothing: different bands everywhere, no hashes or URLs.
+        let mut e = NewItem {
+            identity: "e".into(),
+            ..Default::default()
+        };
+        e.signature.simhash = 0x0101_0202_0303_0505;
+        let ke = fold_lock_keys(5, &e);
+        assert!(!ka.iter().any(|k| ke.contains(k)));
+    }
+
+    #[test]
+    fn window_counts_cache_only_big_windows_per_hour_bucket() {
+        let c = WindowCounts::default();
+        let lo = DateTime::parse_from_rfc3339("2026-03-01T10:05:00Z")
+            .unwrap()
+            .to_utc();
+        let hi = lo + chrono::Duration::days(28);
+        c.put(lo, hi, EXACT_WINDOW_COUNT_BELOW - 1);
+        assert_eq!(c.get(lo, hi), None, "small windows stay exact");
+        c.put(lo, hi, 50_000);
+        assert_eq!(c.get(lo, hi), Some(50_000));
+        let m = chrono::Duration::minutes(30);
+        assert_eq!(c.get(lo + m, hi + m), Some(50_000), "same hour");
+        let h = chrono::Duration::hours(1);
+        assert_eq!(c.get(lo + h, hi + h), None, "next hour");
+    }
+
+    #[test]
+    fn placeholders_number_from_start() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 0), "");
+    }
+
+    #[test]
+    fn backend_of_url() {
+        assert_eq!(
+            Backend::of_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("feedfold.db").unwrap(), Backend::Sqlite);
+        assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+}
+
+/// Hour-bucketed (lo, hi) -> (counted at, items).
+type WindowMap = std::collections::HashMap<(i64, i64), (std::time::Instant, i64)>;
+
+/// Windows holding fewer items than this are counted exactly every time.
+pub(crate) const EXACT_WINDOW_COUNT_BELOW: i64 = 10_000;
+
+/// `KeyStats::window_items` for big windows, reused for a minute per
+/// hour-bucketed window. Counting a 28-day window of a million-item table on
+/// every ingest costs tens of milliseconds, while the rarity it feeds does
+/// not move measurably when the denominator is off by an hour's items out of
+/// 10,000 or more. Small windows are never cached, so they stay exact.
+#[derive(Clone, Default)]
+pub(crate) struct WindowCounts {
+    inner: std::sync::Arc<std::sync::Mutex<WindowMap>>,
+}
+
+impl WindowCounts {
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn key(lo: DateTime<Utc>, hi: DateTime<Utc>) -> (i64, i64) {
+        (
+            lo.timestamp().div_euclid(3600),
+            hi.timestamp().div_euclid(3600),
+        )
+    }
+
+    pub(crate) fn get(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Option<i64> {
+        let map = self.inner.lock().ok()?;
+        map.get(&Self::key(lo, hi))
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, n)| *n)
+    }
+
+    pub(crate) fn put(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, n: i64) {
+        if n < EXACT_WINDOW_COUNT_BELOW {
+            return;
+        }
+        if let Ok(mut map) = self.inner.lock() {
+            if map.len() >= 4096 {
+                map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+                if map.len() >= 4096 {
+                    map.clear();
+                }
+            }
+            map.insert(Self::key(lo, hi), (std::time::Instant::now(), n));
+        }
+    }
+}

@@ -1,7 +1,206 @@
 //! SQLite implementation of `Store` (the embedded default).
+//!
+//! Writers serialise on `BEGIN IMMEDIATE`, which is what makes folding
+//! race-free here: the candidate search and the insert of one ingest run
+//! while no other connection can write. Timestamps are stored as fixed-width
+//! RFC 3339 text (see migrations/sqlite), so text order is time order.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+type Db = sqlx::Sqlite;
+type ThisStore = SqliteStore;
+
+const BACKEND: &str = "sqlite";
 
 /// SQLite-backed store.
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: sqlx::SqlitePool,
+    /// The database file; None for an in-memory database.
+    path: Option<Arc<PathBuf>>,
+    window_counts: crate::store::WindowCounts,
 }
+
+/// Held by the one daemon that may use a SQLite file; released on drop.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: Option<File>,
+    path: Option<PathBuf>,
+}
+
+impl InstanceLock {
+    /// The lock file, None for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+        false,
+    )])
+});
+
+fn migrator() -> &'static Migrator {
+    &MIGRATOR
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) a SQLite database. Accepts `sqlite:PATH`,
+    /// `sqlite://PATH`, `sqlite::memory:` and a plain file path.
+    pub async fn open(url_or_path: &str) -> crate::store::Result<SqliteStore> {
+        let memory = matches!(
+            url_or_path,
+            "sqlite::memory:" | "sqlite://:memory:" | ":memory:"
+        );
+        let opts = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path)?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        };
+        let opts = opts
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .synchronous(SqliteSynchronous::Normal);
+        let opts = if memory {
+            opts
+        } else {
+            opts.journal_mode(SqliteJournalMode::Wal)
+        };
+        let path = (!memory).then(|| Arc::new(opts.get_filename().to_path_buf()));
+        // An in-memory database lives in its one connection: keep exactly one,
+        // forever.
+        let pool = if memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await?
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await?
+        };
+        Ok(SqliteStore {
+            pool,
+            path,
+            window_counts: Default::default(),
+        })
+    }
+
+    /// The pool, for callers that need SQLite itself (tests, ad-hoc SQL).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+
+    /// The database file, None for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref().map(PathBuf::as_path)
+    }
+
+    /// Refuses a second daemon on the same database file: takes an exclusive
+    /// lock on `<db>.lock` beside it. The OS drops the lock when the process
+    /// dies, so a crash never leaves a stale lock behind.
+    pub fn lock_instance(&self) -> crate::store::Result<InstanceLock> {
+        use crate::store::StoreError;
+        let Some(db) = self.path() else {
+            return Ok(InstanceLock {
+                _file: None,
+                path: None,
+            });
+        };
+        let mut lock_path = db.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                StoreError::Locked(format!(
+                    "cannot create lock file {}: {e}",
+                    lock_path.display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(InstanceLock {
+                _file: Some(file),
+                path: Some(lock_path),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(format!(
+                "another feedfold instance is using {} (lock file {} is held); \
+                 SQLite supports one daemon per database, use PostgreSQL to run several",
+                db.display(),
+                lock_path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Locked(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            ))),
+        }
+    }
+}
+
+/// Fixed-width UTC text: text comparison in SQL equals time comparison.
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    t.map(ts)
+}
+
+async fn begin_write(
+    pool: &sqlx::SqlitePool,
+) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// `BEGIN IMMEDIATE` already serialises every writer.
+async fn take_locks(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate::store::Result<()> {
+    Ok(())
+}
+
+/// No push channel on SQLite.
+async fn notify(
+    _conn: &mut sqlx::SqliteConnection,
+    _channel: &str,
+    _story_id: i64,
+) -> crate::store::Result<()> {
+    Ok(())
+}
+
+/// No cheap estimate on SQLite; the window is counted (and cached when big).
+async fn estimate_window_items(
+    _conn: &mut sqlx::SqliteConnection,
+    _lo: chrono::DateTime<chrono::Utc>,
+    _hi: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<Option<i64>> {
+    Ok(None)
+}
+
+const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
+    WHERE id IN (SELECT id FROM feeds WHERE enabled AND next_poll_at <= $3 \
+    AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_poll_at, id LIMIT $4)";
+
+include!("common_impl.rs");
