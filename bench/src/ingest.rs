@@ -192,16 +192,24 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
         (format!("COPY items ({ITEM_COLS}) FROM STDIN"), items),
         ("COPY item_keys (key, item_id, dated_at) FROM STDIN".to_string(), keys),
     ] {
+        let t = Instant::now();
         let mut copy = tx.copy_in_raw(&sql).await?;
         for chunk in data.as_bytes().chunks(1 << 20) {
             copy.send(chunk).await?;
         }
         copy.finish().await?;
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            eprintln!("    {} bytes: {:.3} s  {}", data.len(), t.elapsed().as_secs_f64(), &sql[..30]);
+        }
     }
     let n = rows.len() as i64;
     sqlx::query("SELECT setval(pg_get_serial_sequence('items', 'id'), $1)").bind(max_item + n.max(1)).execute(&mut *tx).await?;
     sqlx::query("SELECT setval(pg_get_serial_sequence('stories', 'id'), $1)").bind(max_story + n.max(1)).execute(&mut *tx).await?;
+    let t = Instant::now();
     tx.commit().await?;
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("    commit: {:.3} s", t.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 
@@ -219,9 +227,11 @@ async fn load_sqlite(pool: &sqlx::SqlitePool, rows: &[LoadRow<'_>], prefix: &str
         let it = r.item;
         let sig = &it.signature;
         let b = sig.bands();
-        sqlx::query("INSERT INTO stories (id, canonical_item_id, first_published_at, item_count) VALUES ($1, $2, $3, 1)")
+        // canonical_item_id is set for the whole batch at the end: a deferred
+        // reference to a not-yet-inserted item makes SQLite rescan stories
+        // on every later item insert (no index on canonical_item_id).
+        sqlx::query("INSERT INTO stories (id, first_published_at, item_count) VALUES ($1, $2, 1)")
             .bind(story_id)
-            .bind(item_id)
             .bind(sqlite_ts(it.published_at.unwrap_or(it.dated_at)))
             .execute(&mut *tx)
             .await?;
@@ -267,6 +277,12 @@ async fn load_sqlite(pool: &sqlx::SqlitePool, rows: &[LoadRow<'_>], prefix: &str
                 .await?;
         }
     }
+    sqlx::query("UPDATE stories SET canonical_item_id = id + $1 WHERE id > $2 AND id <= $3")
+        .bind(max_item - max_story)
+        .bind(max_story)
+        .bind(max_story + rows.len() as i64)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -604,46 +620,52 @@ pub fn short(n: usize) -> String {
 
 // ------------------------------------------------------------ fold latency
 
-/// Synthetic stored items: random simhashes (so bands spread as real ones
-/// do), random lead/content hashes and keys, unique URLs, short text, dated
-/// over two years before now.
-fn synthetic(rng: &mut rand::rngs::StdRng, n: usize, start_id: usize, feed_ids: &[i64], now: DateTime<Utc>) -> Vec<(i64, NewItem)> {
-    const WORDS: &[&str] = &["market", "bank", "report", "city", "council", "rate", "vote", "trial", "storm", "deal", "plant", "port"];
-    let two_years = 2 * 365 * 86400;
-    (0..n)
-        .map(|i| {
-            let id = start_id + i;
-            let dated = now - chrono::Duration::seconds(rng.random_range(0..two_years));
-            let simhash: i64 = rng.random();
-            let text: Vec<&str> = (0..12).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
-            let keys = (0..3).map(|_| rng.random::<i64>()).collect();
-            let url = format!("https://synthetic{}.example.com/{id}", id % 997);
-            let item = NewItem {
-                identity: format!("syn:{id}"),
-                guid: Some(format!("syn:{id}")),
-                url: Some(url.clone()),
-                canonical_url: Some(url),
-                title: Some(format!("{} {} {id}", text[0], text[1])),
-                content_text: text.join(" "),
-                lang: Some("en".into()),
-                published_at: Some(dated),
-                fetched_at: dated,
-                dated_at: dated,
-                revision_hash: rng.random(),
-                signature: Signature {
-                    fp_version: feedfold::fingerprint::FP_VERSION,
-                    simhash,
-                    lead_hash: Some(rng.random()),
-                    content_hash: Some(rng.random()),
-                    text_len: 12,
-                    keys,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            (feed_ids[id % feed_ids.len()], item)
-        })
-        .collect()
+/// Synthetic stored items with ids in (from, to]: md5-derived 64-bit
+/// simhashes (so bands spread as real ones do and collide as unrelated
+/// stories do), random lead and content hashes, two random lookup keys,
+/// unique URLs, short text, dated over the two years before now. One story
+/// per item.
+async fn synthetic_sql(conn: &mut sqlx::PgConnection, from: i64, to: i64, feed0: i64, feeds: i64) -> anyhow::Result<()> {
+    const H: &str = "('x' || md5(";
+    let h = |salt: &str| format!("{H}'{salt}' || g))::bit(64)::bigint");
+    let dated = "now() - ((('x' || substr(md5('d' || g), 1, 8))::bit(32)::bigint % 63072000) * interval '1 second')";
+    let items = format!(
+        "INSERT INTO items (id, feed_id, identity, guid, url, canonical_url, title, content_text, lang, \
+         published_at, fetched_at, dated_at, story_id, fp_version, simhash, band0, band1, band2, band3, \
+         lead_hash, content_hash, text_len, revision_hash) \
+         SELECT g, {feed0} + g % {feeds}, 'syn:' || g, 'syn:' || g, u, u, 'Council weighs plan ' || g, \
+           'The council said the market report for district ' || g || ' showed rates and prices rising after the vote', \
+           'en', d, d, d, g, {fp}, s, (s & 65535)::int, ((s >> 16) & 65535)::int, ((s >> 32) & 65535)::int, \
+           ((s >> 48) & 65535)::int, {lead}, {content}, 18, {rev} \
+         FROM (SELECT g, {simhash} AS s, {dated} AS d, \
+                 'https://synthetic' || (g % 997) || '.example.com/' || g AS u \
+               FROM generate_series({f}::bigint, {to}::bigint) g) t",
+        fp = feedfold::fingerprint::FP_VERSION,
+        lead = h("l"),
+        content = h("c"),
+        rev = h("r"),
+        simhash = h("s"),
+        f = from + 1,
+    );
+    let stories = format!(
+        "INSERT INTO stories (id, canonical_item_id, first_published_at, item_count) \
+         SELECT g, g, {dated}, 1 FROM generate_series({f}::bigint, {to}::bigint) g",
+        f = from + 1
+    );
+    let keys = format!(
+        "INSERT INTO item_keys (key, item_id, dated_at) \
+         SELECT {H}k || '/' || g))::bit(64)::bigint, g, {dated} \
+         FROM generate_series({f}::bigint, {to}::bigint) g, generate_series(1, 2) k",
+        f = from + 1
+    );
+    for q in [stories, items, keys] {
+        let t = Instant::now();
+        sqlx::query(sqlx::AssertSqlSafe(q.clone())).execute(&mut *conn).await?;
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            eprintln!("    {:.2} s: {}", t.elapsed().as_secs_f64(), &q[..40]);
+        }
+    }
+    Ok(())
 }
 
 /// Secondary indexes of the tables bulk-loaded: dropped before a large
@@ -659,6 +681,19 @@ async fn secondary_indexes(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, S
     Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
 }
 
+/// Unique and primary-key constraints of items and item_keys that no
+/// foreign key depends on: (table, name, definition).
+async fn droppable_constraints(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c \
+         WHERE c.contype IN ('u', 'p') AND c.conrelid::regclass::text IN ('items', 'item_keys') \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<String, _>(2))).collect())
+}
+
 pub async fn fold_latency(sizes: &[usize], samples: usize, seed: u64) -> anyhow::Result<()> {
     let db = PgDb::create("fold").await?;
     let r = fold_latency_run(&db, sizes, samples, seed).await;
@@ -670,10 +705,8 @@ async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64)
     let store = PgStore::connect(&db.url).await?;
     store.migrate().await?;
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
-    let bulk = Bulk::Pg(pool.clone());
-    let feed_ids = add_feeds(&store, FEEDS).await?;
+        let feed_ids = add_feeds(&store, FEEDS).await?;
     let now = Utc::now();
-    let mut rng = crate::corpus::rng(seed);
     let fold = FoldConfig::default();
     let mut have = 0usize;
     let mut sorted = sizes.to_vec();
@@ -687,33 +720,45 @@ async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64)
             for (name, _) in &indexes {
                 sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))).execute(&pool).await?;
             }
-            // Two threads: one makes rows, this one loads them.
-            let chunk = 50_000usize;
-            let (tx, rx) = mpsc::sync_channel::<Vec<(i64, NewItem)>>(2);
-            let ids = feed_ids.clone();
-            let mut prng = crate::corpus::rng(rng.random());
-            let (from, to) = (have, size);
-            let producer = std::thread::spawn(move || {
-                let mut at = from;
-                while at < to {
-                    let n = chunk.min(to - at);
-                    if tx.send(synthetic(&mut prng, n, at, &ids, now)).is_err() {
-                        break;
-                    }
-                    at += n;
-                }
-            });
-            while let Ok(rows) = tokio::task::block_in_place(|| rx.recv()) {
-                let lr: Vec<LoadRow<'_>> = rows.iter().map(|(f, i)| LoadRow { feed_id: *f, item: i }).collect();
-                bulk.load(&lr, "").await?;
-                have += lr.len();
+            // Unique constraints nobody references are rebuilt too: one
+            // sorted build beats ten million random inserts.
+            let constraints = droppable_constraints(&pool).await?;
+            for (table, name, _) in &constraints {
+                sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))).execute(&pool).await?;
             }
-            producer.join().map_err(|_| anyhow::anyhow!("row producer panicked"))?;
+            // Rows are made by the server (generate_series + md5-derived
+            // 64-bit values): shipping 10M rows through COPY costs more
+            // than the whole rest of the suite.
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await?;
+            sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await?;
+            let feed0 = feed_ids.iter().copied().min().unwrap_or(1);
+            let step = 500_000usize;
+            let mut at = have;
+            while at < size {
+                let to = (at + step).min(size);
+                synthetic_sql(&mut conn, at as i64, to as i64, feed0, feed_ids.len() as i64).await?;
+                at = to;
+            }
+            sqlx::query("SET session_replication_role = DEFAULT").execute(&mut *conn).await?;
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items)), \
+                 setval(pg_get_serial_sequence('stories', 'id'), (SELECT max(id) FROM stories))",
+            )
+            .execute(&mut *conn)
+            .await?;
+            drop(conn);
+            have = size;
             let loaded = start.elapsed().as_secs_f64();
             let mut conn = pool.acquire().await?;
             sqlx::query("SET maintenance_work_mem = '1GB'").execute(&mut *conn).await?;
             for (_, def) in &indexes {
                 sqlx::query(sqlx::AssertSqlSafe(def.clone())).execute(&mut *conn).await?;
+            }
+            for (table, name, def) in &constraints {
+                sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}")))
+                    .execute(&mut *conn)
+                    .await?;
             }
             sqlx::query("ANALYZE").execute(&mut *conn).await?;
             drop(conn);

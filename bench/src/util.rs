@@ -8,11 +8,6 @@ pub fn row(bench: &str, ours: &str, peer: &str, ratio: &str, target: &str) {
     println!("ROW\t{bench}\t{ours}\t{peer}\t{ratio}\t{target}");
 }
 
-/// A row for something that could not run, with the reason.
-pub fn skipped(bench: &str, reason: &str, target: &str) {
-    row(bench, &format!("skipped: {reason}"), "-", "-", target);
-}
-
 /// p-th percentile (0..=100) of already sorted samples.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
