@@ -10,7 +10,10 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{Config, Env, Flags, LogFormat};
+use crate::daemon;
 use crate::dedup::FeedPolicy;
 use crate::fetch::{Fetcher, Outcome, Validators};
 use crate::refresh::{self, FeedReport};
@@ -124,7 +127,10 @@ struct AddFeed {
 /// Entry point used by the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -168,28 +174,24 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         return healthcheck(url).await;
     }
     let (config, _path) = Config::load(&flags, &Env::from_process())?;
-    init_logging(&config);
+    crate::daemon::init_logging(config.log_format == LogFormat::Json, &config.log_filter)?;
+    if let Command::Run { .. } = &cli.command {
+        return run_daemon(config).await;
+    }
     if let Command::Inspect { source, json } = &cli.command {
         inspect(&config, source, *json, &mut std::io::stdout().lock()).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let opened = store::open(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open database {}", store::redact_url(&config.database_url)))?;
+    let opened = store::open(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            store::redact_url(&config.database_url)
+        )
+    })?;
     match opened {
         Opened::Sqlite(s) => with_store(cli.command, config, s).await,
         Opened::Postgres(s) => with_store(cli.command, config, s).await,
     }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 async fn with_store<S: Store>(command: Command, config: Config, store: S) -> Result<ExitCode> {
@@ -209,7 +211,8 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
         Command::ImportOpml { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let feeds = crate::opml::parse(&text).with_context(|| format!("invalid OPML in {}", file.display()))?;
+            let feeds = crate::opml::parse(&text)
+                .with_context(|| format!("invalid OPML in {}", file.display()))?;
             let (mut added, mut known) = (0, 0);
             for f in feeds {
                 let (_, new) = store
@@ -245,7 +248,8 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
         Command::Stories { since, limit } => {
             let since = match since {
                 Some(s) => {
-                    let d = humantime::parse_duration(&s).map_err(|e| anyhow!("invalid --since `{s}`: {e}"))?;
+                    let d = humantime::parse_duration(&s)
+                        .map_err(|e| anyhow!("invalid --since `{s}`: {e}"))?;
                     Some(chrono::Utc::now() - chrono::Duration::from_std(d)?)
                 }
                 None => None,
@@ -276,8 +280,7 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
             let summary = poll_pass(config, store, once).await?;
             writeln!(out, "{summary}")?;
         }
-        Command::Run { .. } => run_daemon(config, store).await?,
-        Command::Inspect { .. } | Command::Healthcheck { .. } => {
+        Command::Run { .. } | Command::Inspect { .. } | Command::Healthcheck { .. } => {
             unreachable!("handled before the store opens")
         }
     }
@@ -287,8 +290,12 @@ async fn run_command<S: Store>(command: Command, config: &Config, store: &S) -> 
 async fn feeds_command<S: Store>(cmd: FeedsCommand, store: &S, out: &mut impl Write) -> Result<()> {
     match cmd {
         FeedsCommand::Add(a) => {
-            let policy = FeedPolicy::parse(&a.policy)
-                .ok_or_else(|| anyhow!("unknown --policy `{}` (normal, original_only, never)", a.policy))?;
+            let policy = FeedPolicy::parse(&a.policy).ok_or_else(|| {
+                anyhow!(
+                    "unknown --policy `{}` (normal, original_only, never)",
+                    a.policy
+                )
+            })?;
             let feed = store
                 .add_feed(&NewFeed {
                     url: normalize_source(&a.url)?,
@@ -337,28 +344,31 @@ fn normalize_source(source: &str) -> Result<String> {
         let url = url::Url::parse(source).with_context(|| format!("invalid URL `{source}`"))?;
         match url.scheme() {
             "http" | "https" | "file" => Ok(source.to_string()),
-            other => bail!("unsupported URL scheme `{other}` in `{source}` (use http, https, file or a path)"),
+            other => bail!(
+                "unsupported URL scheme `{other}` in `{source}` (use http, https, file or a path)"
+            ),
         }
     } else {
         let path = std::path::Path::new(source);
-        let abs = std::fs::canonicalize(path).with_context(|| format!("cannot find feed file `{source}`"))?;
+        let abs = std::fs::canonicalize(path)
+            .with_context(|| format!("cannot find feed file `{source}`"))?;
         Ok(abs.display().to_string())
     }
 }
 
 async fn find_feed<S: Store>(store: &S, key: &str) -> Result<Feed> {
-    if let Ok(id) = key.parse::<i64>() {
-        if let Some(f) = store.feed(id).await? {
-            return Ok(f);
-        }
+    if let Ok(id) = key.parse::<i64>()
+        && let Some(f) = store.feed(id).await?
+    {
+        return Ok(f);
     }
     if let Some(f) = store.feed_by_url(key).await? {
         return Ok(f);
     }
-    if let Ok(abs) = normalize_source(key) {
-        if let Some(f) = store.feed_by_url(&abs).await? {
-            return Ok(f);
-        }
+    if let Ok(abs) = normalize_source(key)
+        && let Some(f) = store.feed_by_url(&abs).await?
+    {
+        return Ok(f);
     }
     bail!("no feed with id or URL `{key}`")
 }
@@ -367,14 +377,25 @@ fn write_feed(out: &mut impl Write, f: &Feed) -> std::io::Result<()> {
     let state = if f.enabled {
         "enabled".to_string()
     } else {
-        format!("DISABLED ({})", f.disabled_reason.as_deref().unwrap_or("no reason"))
+        format!(
+            "DISABLED ({})",
+            f.disabled_reason.as_deref().unwrap_or("no reason")
+        )
     };
-    writeln!(out, "{:>5}  {}  {}", f.id, f.url, f.title.as_deref().unwrap_or(""))?;
+    writeln!(
+        out,
+        "{:>5}  {}  {}",
+        f.id,
+        f.url,
+        f.title.as_deref().unwrap_or("")
+    )?;
     writeln!(
         out,
         "       {state}; last status {}{}; errors {}{}; next poll {}",
         f.last_status.as_deref().unwrap_or("never polled"),
-        f.last_http_status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+        f.last_http_status
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default(),
         f.error_count,
         match (&f.last_error_class, &f.last_error) {
             (Some(c), Some(e)) => format!(" [{c}: {e}]"),
@@ -485,7 +506,10 @@ async fn poll_pass<S: Store>(config: &Config, store: &S, all: bool) -> Result<Pa
             s.feeds_ok += 1;
         } else {
             s.feeds_failed += 1;
-            s.failures.push((r.url.clone(), r.error.clone().unwrap_or_else(|| r.outcome.clone())));
+            s.failures.push((
+                r.url.clone(),
+                r.error.clone().unwrap_or_else(|| r.outcome.clone()),
+            ));
         }
         s.items_new += r.items_new;
         s.items_seen_before += r.items_unchanged + r.items_updated;
@@ -508,7 +532,8 @@ async fn inspect(config: &Config, source: &str, json: bool, out: &mut impl Write
         Outcome::Failed { class, message, .. } => bail!("{source}: {} ({message})", class.as_str()),
     };
     let base = source.starts_with("http").then_some(source.as_str());
-    let parsed = crate::parse::feed(&fetched.text, base).with_context(|| format!("cannot parse {source}"))?;
+    let parsed = crate::parse::feed(&fetched.text, base)
+        .with_context(|| format!("cannot parse {source}"))?;
     let ctx = refresh::prepare::FeedContext {
         feed_id: 0,
         feed_url: source.clone(),
@@ -551,8 +576,12 @@ async fn inspect(config: &Config, source: &str, json: bool, out: &mut impl Write
             writeln!(
                 out,
                 "    published:   {}  updated: {}",
-                i.published_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
-                i.updated_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into())
+                i.published_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into()),
+                i.updated_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into())
             )?;
             writeln!(
                 out,
@@ -589,8 +618,53 @@ async fn healthcheck(url: &str) -> Result<ExitCode> {
     }
 }
 
-async fn run_daemon<S: Store>(config: &Config, store: &S) -> Result<()> {
-    add_config_feeds(config, store).await?;
-    let _ = (config, store);
-    bail!("the daemon is not wired yet")
+/// `feedfold run`: waits for the database, refuses a second daemon on one
+/// SQLite file, then runs until SIGTERM/SIGINT.
+async fn run_daemon(config: Config) -> Result<ExitCode> {
+    let token = CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        daemon::shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let url = config.database_url.clone();
+    let Some(opened) = daemon::connect_with_retry(|| store::open(&url), &token)
+        .await
+        .with_context(|| format!("cannot open database {}", store::redact_url(&url)))?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match opened {
+        Opened::Sqlite(s) => {
+            let _lock = s.lock_instance()?;
+            serve(config, s, token).await
+        }
+        Opened::Postgres(s) => serve(config, s, token).await,
+    }
+}
+
+async fn serve<S: Store>(config: Config, store: S, token: CancellationToken) -> Result<ExitCode> {
+    store.migrate().await.context("cannot apply migrations")?;
+    add_config_feeds(&config, &store).await?;
+    let ctx = refresh::Context {
+        store: store.clone(),
+        fetcher: Fetcher::new(&config.fetch)?,
+        fold: config.fold.clone(),
+        scheduler: config.scheduler.clone(),
+    };
+    let mut settings = daemon::DaemonSettings::new(daemon::poll_fn(move |feed| {
+        let ctx = ctx.clone();
+        async move {
+            refresh::feed(&ctx, feed).await;
+        }
+    }));
+    if !config.instance.is_empty() {
+        settings.owner = config.instance.clone();
+    }
+    settings.listen = config.listen.clone();
+    settings.scheduler = config.scheduler.clone();
+    settings.max_concurrent = config.fetch.max_concurrent.max(1);
+    daemon::run(store.clone(), settings, token.cancelled_owned()).await?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }

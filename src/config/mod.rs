@@ -216,18 +216,6 @@ impl Config {
         }
         Ok((config, path))
     }
-
-    /// A name for this instance's leases that differs across hosts and
-    /// restarts.
-    pub fn instance_name(&self) -> String {
-        if !self.instance.is_empty() {
-            return self.instance.clone();
-        }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "feedfold".to_string());
-        format!("{host}:{}", std::process::id())
-    }
 }
 
 /// Config file locations tried in order when none is given.
@@ -270,7 +258,11 @@ mod tests {
     fn precedence_is_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "database_url = 'sqlite:file.db'\nlisten = '127.0.0.1:1'\n").unwrap();
+        std::fs::write(
+            &path,
+            "database_url = 'sqlite:file.db'\nlisten = '127.0.0.1:1'\n",
+        )
+        .unwrap();
         let flags = Flags {
             config: Some(path.clone()),
             ..Default::default()
@@ -298,7 +290,10 @@ mod tests {
             state_directory: Some(PathBuf::from("/var/lib/feedfold")),
             ..Default::default()
         };
-        assert_eq!(default_database_url(&env), "sqlite:/var/lib/feedfold/feedfold.db");
+        assert_eq!(
+            default_database_url(&env),
+            "sqlite:/var/lib/feedfold/feedfold.db"
+        );
         assert_eq!(default_database_url(&Env::default()), "sqlite:feedfold.db");
     }
 
@@ -316,7 +311,11 @@ mod tests {
     fn bad_fold_policy_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[[feeds]]\nurl = 'https://a.example/feed'\nfold_policy = 'sometimes'\n").unwrap();
+        std::fs::write(
+            &path,
+            "[[feeds]]\nurl = 'https://a.example/feed'\nfold_policy = 'sometimes'\n",
+        )
+        .unwrap();
         let flags = Flags {
             config: Some(path),
             ..Default::default()
@@ -337,7 +336,10 @@ mod tests {
         let defaults = toml::to_string(&Config::default()).unwrap();
         for line in defaults.lines() {
             if let Some((key, _)) = line.split_once(" = ") {
-                assert!(text.contains(&format!("{key} = ")), "{key} missing from example");
+                assert!(
+                    text.contains(&format!("{key} = ")),
+                    "{key} missing from example"
+                );
             }
         }
     }

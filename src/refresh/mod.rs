@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::daemon::metrics;
 use crate::dedup::{self, FoldConfig, Subject};
 use crate::fetch::{ErrorClass, Fetcher, Outcome, Validators};
 use crate::parse::{self, ParsedFeed};
@@ -103,7 +104,9 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
             hints.max_age = fetched.hints.max_age;
             match parse_off_thread(fetched.text, feed.url.clone()).await {
                 Ok(parsed) => {
-                    hints.ttl = parsed.ttl_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
+                    hints.ttl = parsed
+                        .ttl_minutes
+                        .map(|m| Duration::from_secs(u64::from(m) * 60));
                     hints.update_interval = parsed.update_interval;
                     item_dates = parsed.items.iter().filter_map(|i| i.published_at).collect();
                     update.last_published_at = item_dates.iter().max().copied();
@@ -211,8 +214,7 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
     if let Some(e) = &update.error {
         warn!(class = update.error_class.as_deref().unwrap_or(""), "{e}");
     }
-    metrics::counter!("feedfold_polls_total", "outcome" => outcome_label(&update)).increment(1);
-    metrics::histogram!("feedfold_poll_duration_seconds").record(clock.elapsed().as_secs_f64());
+    metrics::record_poll(&outcome_label(&update), clock.elapsed());
 
     if let Err(e) = ctx.store.record_poll(feed.id, &update).await {
         // The lease expires and the feed is polled again; nothing is lost.
@@ -260,14 +262,13 @@ async fn store_items<S: Store>(
         language: parsed.language.clone().or_else(|| feed.language.clone()),
     };
     let prepared = prepare::items(&context, &parsed.items, &learned, fetched_at);
-    if !prepared.boilerplate_shapes.is_empty() {
-        if let Err(e) = ctx
+    if !prepared.boilerplate_shapes.is_empty()
+        && let Err(e) = ctx
             .store
             .remember_boilerplate(feed.id, &prepared.boilerplate_shapes)
             .await
-        {
-            warn!("cannot remember boilerplate: {e}");
-        }
+    {
+        warn!("cannot remember boilerplate: {e}");
     }
     let folding = FeedFolding {
         feed_id: feed.id,
@@ -277,33 +278,33 @@ async fn store_items<S: Store>(
     let mut first_error = None;
     for item in &prepared.items {
         report.items_seen += 1;
-        metrics::counter!("feedfold_items_total", "state" => "seen").increment(1);
+        metrics::record_item("seen");
         match ingest(ctx, folding, item).await {
             Ok(Ingested::New { fold, .. }) => {
                 report.items_new += 1;
-                metrics::counter!("feedfold_items_total", "state" => "new").increment(1);
+                metrics::record_item("new");
                 match fold {
                     Some(f) => {
                         report.items_folded += 1;
-                        metrics::counter!("feedfold_items_total", "state" => "folded").increment(1);
-                        metrics::counter!("feedfold_folds_total", "method" => f.method.as_str())
-                            .increment(1);
+                        metrics::record_item("folded");
+                        metrics::record_fold(f.method.as_str());
                     }
                     None => {
                         report.stories_created += 1;
-                        metrics::counter!("feedfold_stories_created_total").increment(1);
+                        metrics::record_story_created();
                     }
                 }
             }
             Ok(Ingested::Updated { .. }) => {
                 report.items_updated += 1;
-                metrics::counter!("feedfold_items_total", "state" => "updated").increment(1);
+                metrics::record_item("updated");
             }
             Ok(Ingested::Unchanged { .. }) => report.items_unchanged += 1,
             Err(e) => {
                 report.items_failed += 1;
                 warn!(identity = %item.identity, "cannot store item: {e}");
-                first_error.get_or_insert_with(|| format!("cannot store item {}: {e}", item.identity));
+                first_error
+                    .get_or_insert_with(|| format!("cannot store item {}: {e}", item.identity));
             }
         }
     }
@@ -324,7 +325,7 @@ async fn ingest<S: Store>(
         .ingest_item(folding, item, config.window, |candidates, stats| {
             let clock = Instant::now();
             let decision = dedup::decide(&subject, candidates, stats, config);
-            metrics::histogram!("feedfold_fold_decision_seconds").record(clock.elapsed().as_secs_f64());
+            metrics::record_fold_decision(clock.elapsed());
             debug!(candidates = candidates.len(), ?decision, "fold decision");
             decision
         })

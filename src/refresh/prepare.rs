@@ -27,7 +27,10 @@ pub fn items(
         .iter()
         .map(|p| {
             let text = crate::normalize::html_to_text(
-                p.content_html.as_deref().or(p.summary_html.as_deref()).unwrap_or(""),
+                p.content_html
+                    .as_deref()
+                    .or(p.summary_html.as_deref())
+                    .unwrap_or(""),
             );
             NewItem {
                 identity: p.identity.clone(),

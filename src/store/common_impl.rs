@@ -2,9 +2,12 @@
 // and postgres.rs each `include!` it, so every name below resolves against the
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
-//   begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
-// The SQL is written once: `$n` parameters work on both backends, and list
-// parameters are expanded with `placeholders`. Keep it portable.
+//   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
+// The SQL is written once: `$n` parameters work on both backends, and a list
+// of ids is one parameter, `IN ({in_list(n)})` bound to `id_list(..)` (an
+// array on PostgreSQL, a JSON array on SQLite), so every statement's text is
+// fixed per backend and stays in the prepared-statement cache. Keep it
+// portable.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row as _};
@@ -12,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use crate::dedup::{Candidate, Decision, FeedPolicy, KeyStats, Signature, Subject};
 use crate::store::{
     Counts, Feed, FeedFolding, Ingested, MAX_CANDIDATES, NewFeed, NewItem, PollUpdate, Result,
-    Store, StoreError, StorySummary, placeholders,
+    Store, StoreError, StorySummary,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -34,7 +37,7 @@ const CAND_FROM: &str = "FROM items i JOIN feeds f ON f.id = i.feed_id \
     JOIN stories s ON s.id = i.story_id LEFT JOIN folds fo ON fo.item_id = i.id";
 
 fn sql(s: String) -> AssertSqlSafe<String> {
-    // Only ever called with SQL assembled from constants and `placeholders`.
+    // Only ever called with SQL assembled from constants and `in_list`.
     AssertSqlSafe(s)
 }
 
@@ -260,7 +263,7 @@ async fn find_candidates(
     if !keys.is_empty() {
         q.push_str(&format!(
             " UNION ALL SELECT item_id, 1 FROM item_keys WHERE key IN ({}) AND {w}",
-            placeholders(10, keys.len())
+            in_list(10)
         ));
     }
     q.push_str(&format!(
@@ -278,8 +281,8 @@ async fn find_candidates(
         .bind(bands[3])
         .bind(ts(lo))
         .bind(ts(hi));
-    for k in &keys {
-        query = query.bind(*k);
+    if !keys.is_empty() {
+        query = query.bind(id_list(&keys));
     }
     let mut cands = query
         .fetch_all(&mut *conn)
@@ -304,12 +307,9 @@ async fn find_candidates(
         let q = format!(
             "SELECT {CAND_COLS} {CAND_FROM} WHERE i.id IN \
              (SELECT canonical_item_id FROM stories WHERE id IN ({}))",
-            placeholders(1, stories.len())
+            in_list(1)
         );
-        let mut query = sqlx::query(sql(q));
-        for s in &stories {
-            query = query.bind(*s);
-        }
+        let query = sqlx::query(sql(q)).bind(id_list(&stories));
         for row in query.fetch_all(&mut *conn).await? {
             let c = candidate_from_row(&row)?;
             if !cands.iter().any(|o| o.item_id == c.item_id) {
@@ -322,12 +322,10 @@ async fn find_candidates(
     if !cands.is_empty() {
         let q = format!(
             "SELECT item_id, key FROM item_keys WHERE item_id IN ({})",
-            placeholders(1, cands.len())
+            in_list(1)
         );
-        let mut query = sqlx::query(sql(q));
-        for c in &cands {
-            query = query.bind(c.item_id);
-        }
+        let ids: Vec<i64> = cands.iter().map(|c| c.item_id).collect();
+        let query = sqlx::query(sql(q)).bind(id_list(&ids));
         let mut by_item: std::collections::HashMap<i64, Vec<i64>> = Default::default();
         for row in query.fetch_all(&mut *conn).await? {
             by_item
@@ -348,12 +346,12 @@ async fn find_candidates(
         let q = format!(
             "SELECT key, count(*) AS n FROM item_keys WHERE key IN ({}) \
              AND dated_at BETWEEN $1 AND $2 GROUP BY key",
-            placeholders(3, keys.len())
+            in_list(3)
         );
-        let mut query = sqlx::query(sql(q)).bind(ts(lo)).bind(ts(hi));
-        for k in &keys {
-            query = query.bind(*k);
-        }
+        let query = sqlx::query(sql(q))
+            .bind(ts(lo))
+            .bind(ts(hi))
+            .bind(id_list(&keys));
         for row in query.fetch_all(&mut *conn).await? {
             stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
         }
@@ -453,7 +451,7 @@ impl Store for ThisStore {
 
     async fn remove_feed(&self, id: i64) -> Result<bool> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let stories: Vec<i64> =
             sqlx::query("SELECT DISTINCT story_id FROM items WHERE feed_id = $1")
                 .bind(id)
@@ -462,6 +460,7 @@ impl Store for ThisStore {
                 .iter()
                 .map(|r| r.try_get("story_id"))
                 .collect::<std::result::Result<_, _>>()?;
+        lock_stories(&mut tx, &stories).await?;
         sqlx::query("DELETE FROM items WHERE feed_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -512,7 +511,7 @@ impl Store for ThisStore {
         lease: std::time::Duration,
     ) -> Result<Vec<Feed>> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let q = format!("{CLAIM_SQL} RETURNING {FEED_COLS}");
         let mut feeds = sqlx::query(sql(q))
             .bind(owner)
@@ -555,7 +554,7 @@ impl Store for ThisStore {
     /// `last_published_at` replace the stored value only when given.
     async fn record_poll(&self, feed_id: i64, u: &PollUpdate) -> Result<()> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         let old_url: Option<String> = sqlx::query("SELECT url FROM feeds WHERE id = $1")
             .bind(feed_id)
             .fetch_optional(&mut *tx)
@@ -679,10 +678,28 @@ impl Store for ThisStore {
     where
         F: FnOnce(&[Candidate], &KeyStats) -> Decision + Send,
     {
+        // Re-polls mostly see known, unchanged items: answer those with one
+        // read, without a write transaction or locks. Items keep their
+        // identity until their feed is removed, so the answer cannot go stale
+        // in a way that matters.
+        let known =
+            sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
+                .bind(feed.feed_id)
+                .bind(&item.identity)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(row) = known
+            && row.try_get::<i64, _>("revision_hash")? == item.revision_hash
+        {
+            return Ok(Ingested::Unchanged {
+                item_id: row.try_get("id")?,
+            });
+        }
+
         let now = Utc::now();
         let sig = &item.signature;
         let bands = sig.bands();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &crate::store::fold_lock_keys(feed.feed_id, item)).await?;
 
         let existing =
@@ -888,7 +905,7 @@ impl Store for ThisStore {
             return Ok(());
         }
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
         for s in distinct_keys(shapes) {
             sqlx::query(
                 "INSERT INTO feed_boilerplate (feed_id, shape_hash, seen_count, last_seen) \
@@ -909,7 +926,16 @@ impl Store for ThisStore {
     /// items; an item alone in its story has nothing to unfold (None).
     async fn unfold(&self, item_id: i64) -> Result<Option<i64>> {
         let now = Utc::now();
-        let mut tx = begin_write(&self.pool).await?;
+        let (_gate, mut tx) = self.begin_write().await?;
+        let story: Option<i64> = sqlx::query("SELECT story_id FROM items WHERE id = $1")
+            .bind(item_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("story_id"))
+            .transpose()?;
+        if let Some(story) = story {
+            lock_stories(&mut tx, &[story]).await?;
+        }
         let row = sqlx::query(
             "SELECT i.story_id, COALESCE(i.published_at, i.dated_at) AS first, \
              (SELECT count(*) FROM items o WHERE o.story_id = i.story_id) AS n, \
@@ -1003,12 +1029,10 @@ impl Store for ThisStore {
             let q = format!(
                 "SELECT DISTINCT i.story_id, COALESCE(f.title, f.url) AS name FROM items i \
                  JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ({}) ORDER BY 1, 2",
-                placeholders(1, out.len())
+                in_list(1)
             );
-            let mut query = sqlx::query(sql(q));
-            for s in &out {
-                query = query.bind(s.story_id);
-            }
+            let ids: Vec<i64> = out.iter().map(|s| s.story_id).collect();
+            let query = sqlx::query(sql(q)).bind(id_list(&ids));
             for r in query.fetch_all(&self.pool).await? {
                 let sid: i64 = r.try_get("story_id")?;
                 let name: String = r.try_get("name")?;

@@ -309,10 +309,20 @@ pub enum Opened {
 }
 
 impl Opened {
-    pub fn backend(&self) -> Backend {
+    pub fn kind(&self) -> Backend {
         match self {
             Opened::Sqlite(_) => Backend::Sqlite,
             Opened::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// For a daemon: on SQLite, refuses a second instance on the same file
+    /// (`StoreError::Locked`) and returns the guard to hold while running;
+    /// on PostgreSQL, where instances share the work through leases, None.
+    pub fn lock_instance(&self) -> Result<Option<InstanceLock>> {
+        match self {
+            Opened::Sqlite(s) => s.lock_instance().map(Some),
+            Opened::Postgres(_) => Ok(None),
         }
     }
 }
@@ -380,15 +390,6 @@ pub(crate) fn fold_lock_keys(feed_id: i64, item: &NewItem) -> Vec<i64> {
     keys.sort_unstable();
     keys.dedup();
     keys
-}
-
-/// `$start, $start+1, ...` for `n` bound values: list parameters that work
-/// the same on both backends.
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -464,12 +465,6 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_number_from_start() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(1, 0), "");
-    }
-
-    #[test]
     fn backend_of_url() {
         assert_eq!(
             Backend::of_url("postgres://h/db").unwrap(),
@@ -527,5 +522,125 @@ impl WindowCounts {
             }
             map.insert(Self::key(lo, hi), (std::time::Instant::now(), n));
         }
+    }
+}
+
+/// Dispatches to the backend `open` picked, so callers that choose the
+/// database at runtime can hold one concrete `Store` type.
+macro_rules! on_backend {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Opened::Sqlite($s) => $e,
+            Opened::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store for Opened {
+    fn backend(&self) -> &'static str {
+        on_backend!(self, s => s.backend())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        on_backend!(self, s => s.migrate().await)
+    }
+
+    async fn ready(&self) -> Result<()> {
+        on_backend!(self, s => s.ready().await)
+    }
+
+    async fn add_feed(&self, feed: &NewFeed) -> Result<Feed> {
+        on_backend!(self, s => s.add_feed(feed).await)
+    }
+
+    async fn ensure_feed(&self, feed: &NewFeed) -> Result<(Feed, bool)> {
+        on_backend!(self, s => s.ensure_feed(feed).await)
+    }
+
+    async fn feeds(&self) -> Result<Vec<Feed>> {
+        on_backend!(self, s => s.feeds().await)
+    }
+
+    async fn feed(&self, id: i64) -> Result<Option<Feed>> {
+        on_backend!(self, s => s.feed(id).await)
+    }
+
+    async fn feed_by_url(&self, url: &str) -> Result<Option<Feed>> {
+        on_backend!(self, s => s.feed_by_url(url).await)
+    }
+
+    async fn remove_feed(&self, id: i64) -> Result<bool> {
+        on_backend!(self, s => s.remove_feed(id).await)
+    }
+
+    async fn set_feed_enabled(&self, id: i64, enabled: bool, reason: Option<&str>) -> Result<bool> {
+        on_backend!(self, s => s.set_feed_enabled(id, enabled, reason).await)
+    }
+
+    async fn claim_due_feeds(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Feed>> {
+        on_backend!(self, s => s.claim_due_feeds(owner, now, limit, lease).await)
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64> {
+        on_backend!(self, s => s.release_leases(owner).await)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        on_backend!(self, s => s.next_due_at().await)
+    }
+
+    async fn record_poll(&self, feed_id: i64, update: &PollUpdate) -> Result<()> {
+        on_backend!(self, s => s.record_poll(feed_id, update).await)
+    }
+
+    async fn ingest_item<F>(
+        &self,
+        feed: FeedFolding,
+        item: &NewItem,
+        window: Duration,
+        decide: F,
+    ) -> Result<Ingested>
+    where
+        F: FnOnce(&[Candidate], &KeyStats) -> Decision + Send,
+    {
+        on_backend!(self, s => s.ingest_item(feed, item, window, decide).await)
+    }
+
+    async fn feed_boilerplate(&self, feed_id: i64) -> Result<Vec<i64>> {
+        on_backend!(self, s => s.feed_boilerplate(feed_id).await)
+    }
+
+    async fn remember_boilerplate(&self, feed_id: i64, shapes: &[i64]) -> Result<()> {
+        on_backend!(self, s => s.remember_boilerplate(feed_id, shapes).await)
+    }
+
+    async fn unfold(&self, item_id: i64) -> Result<Option<i64>> {
+        on_backend!(self, s => s.unfold(item_id).await)
+    }
+
+    async fn newest_stories(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<StorySummary>> {
+        on_backend!(self, s => s.newest_stories(since, limit).await)
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        on_backend!(self, s => s.counts().await)
+    }
+
+    fn pool_state(&self) -> (u32, u32) {
+        on_backend!(self, s => s.pool_state())
+    }
+
+    async fn close(&self) {
+        on_backend!(self, s => s.close().await)
     }
 }

@@ -40,11 +40,17 @@ fn migrator() -> &'static Migrator {
 }
 
 impl PgStore {
-    /// Connects a pool (up to 10 connections). Fails fast when the server is
-    /// unreachable; the daemon retries with backoff around this.
+    /// Connects a pool of up to 10 connections. Fails fast when the server
+    /// is unreachable; the daemon retries with backoff around this.
     pub async fn connect(url: &str) -> crate::store::Result<PgStore> {
+        Self::connect_with(url, 10).await
+    }
+
+    /// Like `connect`, with the pool size (at least 1). Every concurrent
+    /// ingest holds one connection for its transaction.
+    pub async fn connect_with(url: &str, max_connections: u32) -> crate::store::Result<PgStore> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
@@ -68,8 +74,12 @@ fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<chrono::DateTime<c
     t
 }
 
-async fn begin_write(pool: &sqlx::PgPool) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
-    Ok(pool.begin().await?)
+impl PgStore {
+    /// Opens a write transaction; PostgreSQL needs no process-side gate
+    /// (advisory locks serialise conflicting ingests).
+    async fn begin_write(&self) -> crate::store::Result<((), sqlx::Transaction<'static, Db>)> {
+        Ok(((), self.pool.begin().await?))
+    }
 }
 
 /// Takes the advisory locks in the array's (sorted) order: every ingest
@@ -84,6 +94,21 @@ async fn take_locks(conn: &mut sqlx::PgConnection, keys: &[i64]) -> crate::store
     .bind(keys)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Row-locks stories before `unfold`/`remove_feed` recount them. A
+/// concurrent fold increments the same row, so the two serialise: either the
+/// fold waits and increments the repaired count, or the recount runs after
+/// the fold committed and sees its item.
+async fn lock_stories(conn: &mut sqlx::PgConnection, ids: &[i64]) -> crate::store::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT id FROM stories WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -135,6 +160,16 @@ async fn estimate_window_items(
         .and_then(|p| p.get("Plan Rows"))
         .and_then(|r| r.as_f64())
         .map(|r| r as i64))
+}
+
+/// A list of ids as one parameter: a bigint[] array, unpacked by `in_list`.
+fn id_list(ids: &[i64]) -> Vec<i64> {
+    ids.to_vec()
+}
+
+/// The subquery that unpacks `id_list` bound as parameter `$n`.
+fn in_list(n: usize) -> String {
+    format!("SELECT unnest(${n}::bigint[])")
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

@@ -27,6 +27,11 @@ pub struct SqliteStore {
     /// The database file; None for an in-memory database.
     path: Option<Arc<PathBuf>>,
     window_counts: crate::store::WindowCounts,
+    /// One writer at a time inside this process. SQLite allows one writer
+    /// anyway; queueing here (fairly, without holding a connection) instead
+    /// of in SQLite's busy handler keeps a burst of concurrent feeds from
+    /// running into "database is locked".
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Held by the one daemon that may use a SQLite file; released on drop.
@@ -104,6 +109,7 @@ impl SqliteStore {
             pool,
             path,
             window_counts: Default::default(),
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -170,14 +176,30 @@ fn ts_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(ts)
 }
 
-async fn begin_write(
-    pool: &sqlx::SqlitePool,
-) -> crate::store::Result<sqlx::Transaction<'static, Db>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+impl SqliteStore {
+    /// Opens a write transaction behind the process-wide write gate. The
+    /// guard is returned first so that it is dropped after the transaction.
+    async fn begin_write(
+        &self,
+    ) -> crate::store::Result<(
+        tokio::sync::OwnedMutexGuard<()>,
+        sqlx::Transaction<'static, Db>,
+    )> {
+        let gate = self.write_gate.clone().lock_owned().await;
+        Ok((gate, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
 }
 
 /// `BEGIN IMMEDIATE` already serialises every writer.
 async fn take_locks(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate::store::Result<()> {
+    Ok(())
+}
+
+/// `BEGIN IMMEDIATE` already excludes concurrent folds into these stories.
+async fn lock_stories(
+    _conn: &mut sqlx::SqliteConnection,
+    _ids: &[i64],
+) -> crate::store::Result<()> {
     Ok(())
 }
 
@@ -197,6 +219,17 @@ async fn estimate_window_items(
     _hi: chrono::DateTime<chrono::Utc>,
 ) -> crate::store::Result<Option<i64>> {
     Ok(None)
+}
+
+/// A list of ids as one parameter: a JSON array, unpacked by `in_list`.
+fn id_list(ids: &[i64]) -> String {
+    let inner: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", inner.join(","))
+}
+
+/// The subquery that unpacks `id_list` bound as parameter `$n`.
+fn in_list(n: usize) -> String {
+    format!("SELECT value FROM json_each(${n})")
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

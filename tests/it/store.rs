@@ -39,6 +39,15 @@ impl Raw for PgStore {
     }
 }
 
+impl Raw for Opened {
+    async fn scalar(&self, sql: &'static str) -> i64 {
+        match self {
+            Opened::Sqlite(s) => s.scalar(sql).await,
+            Opened::Postgres(s) => s.scalar(sql).await,
+        }
+    }
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -46,6 +55,15 @@ macro_rules! contract {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     crate::support::with_sqlite(super::$case).await;
+                }
+            )*
+        }
+        /// The runtime-dispatching `Opened` store delegates every call.
+        mod opened {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    crate::support::with_sqlite(|s| super::$case(feedfold::store::Opened::Sqlite(s))).await;
                 }
             )*
         }
@@ -76,6 +94,7 @@ contract!(
     boilerplate_is_remembered_per_feed,
     empty_bodies_do_not_pair_by_band,
     exact_matches_survive_the_candidate_cap,
+    concurrent_claims_never_share_a_feed,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -592,6 +611,28 @@ async fn fold_updates_story_and_canonical<S: Store + Raw>(s: S) {
             .await,
         1
     );
+    // The public views agree.
+    assert_eq!(
+        s.scalar("SELECT CAST(copies AS BIGINT) FROM story_overview")
+            .await,
+        3
+    );
+    assert_eq!(
+        s.scalar("SELECT canonical_item_id FROM story_overview")
+            .await,
+        orig_id
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM story_copies").await, 3);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM story_copies WHERE fold_method IS NOT NULL")
+            .await,
+        2
+    );
+    assert_eq!(
+        s.scalar("SELECT item_id FROM story_first_carriers").await,
+        orig_id
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM feed_errors").await, 0);
     assert!(s.newest_stories(Some(at(1)), 10).await.unwrap().is_empty());
     assert_eq!(s.newest_stories(Some(at(0)), 10).await.unwrap().len(), 1);
 }
@@ -911,13 +952,52 @@ async fn exact_matches_survive_the_candidate_cap<S: Store>(s: S) {
         ingest_new(&s, f[0], &it).await;
     }
     let mut probe = item("probe", "the one real copy", at(50));
-    probe.signature.simhash = 0x0303_0303_0303_0042;
+    // Shares band 3 with every noise item.
+    probe.signature.simhash = 0x0202_0303_0303_0042;
     let seen = seen_by(&s, f[1], &probe).await;
+    assert_eq!(seen.len(), feedfold::store::MAX_CANDIDATES);
     assert!(
         seen.contains(&old_id),
         "the content-hash match was cut by the cap"
     );
-    assert!(seen.len() <= feedfold::store::MAX_CANDIDATES + 1);
+}
+
+async fn concurrent_claims_never_share_a_feed<S: Store>(s: S) {
+    let ids = add(&s, 60).await;
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let mut tasks = Vec::new();
+    for owner in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..3 {
+                let got = s
+                    .claim_due_feeds(
+                        &format!("instance-{owner}"),
+                        now,
+                        4,
+                        Duration::from_secs(300),
+                    )
+                    .await
+                    .expect("claim");
+                mine.extend(got.into_iter().map(|f| f.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a feed was claimed twice");
+    assert_eq!(
+        n,
+        ids.len(),
+        "8 owners x 3 rounds x 4 cover all 60 feeds once"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -937,10 +1017,14 @@ async fn sqlite_refuses_a_second_instance() {
         }
         other => panic!("second instance was not refused: {other:?}"),
     }
+    // The same through `Opened`, as the daemon takes it.
+    let opened = Opened::Sqlite(other.clone());
+    assert!(matches!(opened.lock_instance(), Err(StoreError::Locked(_))));
     drop(lock);
-    let _again = other
+    let again = opened
         .lock_instance()
         .expect("lock is free after the first instance stops");
+    assert!(again.is_some());
 }
 
 #[tokio::test]
@@ -962,6 +1046,19 @@ async fn open_dispatches_on_the_url() {
             .await
             .unwrap();
         assert_eq!(s.feeds().await.unwrap()[0].id, f.id, "{url}");
+        let text = "Two copies of one story";
+        ingest_new(&s, f.id, &item("one", text, at(0))).await;
+        let g = s
+            .add_feed(&new_feed("https://y.example/", "Y"))
+            .await
+            .unwrap();
+        s.ingest_item(folding(g.id), &item("two", text, at(1)), WINDOW, fold_first)
+            .await
+            .unwrap();
+        let c = s.counts().await.unwrap();
+        assert_eq!((c.items, c.stories, c.folds), (2, 1, 1), "{url}");
+        let (in_use, idle) = s.pool_state();
+        assert!(in_use + idle >= 1, "{url}");
     }
     assert!(dir.path().join("a.db").exists());
     assert!(dir.path().join("b.db").exists());
@@ -1153,5 +1250,76 @@ async fn bench_probes(s: &PgStore, rows: i64) {
         p(0.99),
         lat[lat.len() - 1],
         candidates as f64 / lat.len() as f64
+    );
+}
+
+/// SQLite ingest cost through the API as the table grows. A benchmark:
+/// `FF_BENCH_ROWS=20000 cargo test --release --test it
+///  store::bench_sqlite_ingest -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints SQLite ingest latency"]
+async fn bench_sqlite_ingest() {
+    let rows: i64 = std::env::var("FF_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let (s, dir) = fresh_sqlite().await;
+    let feeds = add(&s, 50).await;
+    let start = at(0);
+    let mut lat = Vec::new();
+    let t0 = std::time::Instant::now();
+    for i in 0..rows {
+        let when = start + chrono::Duration::seconds(i * 97);
+        let mut it = item(
+            &format!("bench-{i}"),
+            &format!("bench body {i} {}", "word ".repeat(40)),
+            when,
+        );
+        it.signature.keys = vec![
+            hash64(&format!("lead {i}")),
+            hash64(&format!("anchor {}", i % 5000)),
+        ];
+        // Every 10th item is an exact copy of the one before it.
+        if i % 10 == 9 {
+            it.signature.content_hash = Some(hash64(&format!(
+                "bench body {} {}",
+                i - 1,
+                "word ".repeat(40)
+            )));
+        }
+        let t = std::time::Instant::now();
+        let ch = it.signature.content_hash;
+        s.ingest_item(
+            folding(feeds[(i % 50) as usize]),
+            &it,
+            WINDOW,
+            |c: &[Candidate], _: &KeyStats| {
+                c.iter()
+                    .find(|c| c.item.signature.content_hash == ch)
+                    .map_or(Decision::NewStory, |c| fold_into(c, false))
+            },
+        )
+        .await
+        .unwrap();
+        lat.push(t.elapsed());
+    }
+    let total = t0.elapsed();
+    let last: Vec<_> = lat[lat.len().saturating_sub(1000)..].to_vec();
+    let mut sorted = last.clone();
+    sorted.sort();
+    let p = |q: f64| sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)];
+    let size = std::fs::metadata(dir.path().join("feedfold.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let c = s.counts().await.unwrap();
+    println!(
+        "sqlite: {rows} ingests in {total:.1?} ({:.0}/s); last 1000: p50 {:.2?} p99 {:.2?}; \
+         {} stories, {} folds; db {:.1} MB (+WAL)",
+        rows as f64 / total.as_secs_f64(),
+        p(0.5),
+        p(0.99),
+        c.stories,
+        c.folds,
+        size as f64 / 1e6
     );
 }

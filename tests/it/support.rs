@@ -94,6 +94,13 @@ impl FreshPg {
     }
 }
 
+/// A migrated store in a fresh PostgreSQL database, or None (printed) when
+/// TEST_DATABASE_URL is unset. Call `drop_db` on the guard when done.
+pub async fn fresh_pg() -> Option<(PgStore, FreshPg)> {
+    let db = FreshPg::create().await?;
+    Some((db.store().await, db))
+}
+
 /// Runs `case` on a migrated store in a fresh PostgreSQL database and drops
 /// the database afterwards, also when the case panics (the panic is then
 /// re-raised). Skips with a message when TEST_DATABASE_URL is unset.
