@@ -29,7 +29,7 @@ use crate::corpus::{self, Gen, GenConfig};
 use crate::util::{cpu_seconds, mb_of_kb, num, proc_status_kb, ratio, row};
 
 /// Items per served feed document.
-const ITEMS_PER_FEED: u64 = 10;
+const ITEMS_PER_FEED: u64 = 5;
 
 pub fn host_ip(h: usize) -> String {
     format!("127.1.{}.{}", h / 250, h % 250 + 1)
@@ -221,42 +221,34 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
     );
     store.close().await;
 
-    // Floor: the same URLs and validators through a plain reqwest loop.
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    reset_peak_rss();
-    let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    let statuses: Vec<u16> = futures_util::stream::iter(etags)
-        .map(|(url, tag)| {
-            let client = client.clone();
-            async move {
-                let mut req = client.get(&url);
-                if let Some(t) = tag {
-                    req = req.header("If-None-Match", t);
-                }
-                match req.send().await {
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        s
-                    }
-                    Err(_) => 0,
-                }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let floor_wall = start.elapsed().as_secs_f64();
-    let floor_cpu = cpu_seconds() - cpu0;
-    let floor_peak = proc_status_kb("self", "VmHWM").unwrap_or(0);
-    let mut by_status: HashMap<u16, usize> = HashMap::new();
-    for s in statuses {
-        *by_status.entry(s).or_default() += 1;
+    // Floor: the same URLs and validators through a plain reqwest loop, in
+    // its own process so its CPU and RSS are its own.
+    let mut list = tempfile::NamedTempFile::new()?;
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(list.as_file_mut());
+        for (url, tag) in &etags {
+            writeln!(w, "{url}\t{}", tag.as_deref().unwrap_or(""))?;
+        }
+        w.flush()?;
     }
+    let out = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("fanout-floor")
+        .arg(list.path())
+        .arg(concurrency.to_string())
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("fanout-floor failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("fanout-floor output")?;
+    let floor_wall = v["wall"].as_f64().unwrap_or(f64::NAN);
+    let floor_cpu = v["cpu"].as_f64().unwrap_or(f64::NAN);
+    let floor_peak = v["peak_kb"].as_u64().unwrap_or(0);
     println!(
-        "fanout floor (reqwest, {concurrency} concurrent, no politeness): {floor_wall:.1} s, CPU {floor_cpu:.2} s, peak RSS {}, statuses {by_status:?}",
-        mb_of_kb(floor_peak)
+        "fanout floor (plain reqwest loop, {concurrency} concurrent, no politeness, own process): {floor_wall:.1} s, CPU {floor_cpu:.2} s, peak RSS {}, statuses {}",
+        mb_of_kb(floor_peak),
+        v["statuses"]
     );
     server.stop().await;
 
@@ -269,6 +261,50 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
 
 fn short_feeds(n: usize) -> String {
     crate::ingest::short(n)
+}
+
+/// The floor's process: GETs every "url<TAB>etag" line of `list`,
+/// `concurrency` at a time, and prints wall, CPU and peak RSS as JSON.
+pub async fn floor(list: &Path, concurrency: usize) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(list)?;
+    let urls: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(u, t)| (u.to_string(), t.to_string()))
+        .collect();
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let statuses: Vec<u16> = futures_util::stream::iter(urls)
+        .map(|(url, tag)| {
+            let client = client.clone();
+            async move {
+                let mut req = client.get(&url);
+                if !tag.is_empty() {
+                    req = req.header("If-None-Match", tag);
+                }
+                match req.send().await {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        s
+                    }
+                    Err(_) => 0,
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let mut by_status: HashMap<String, usize> = HashMap::new();
+    for s in statuses {
+        *by_status.entry(s.to_string()).or_default() += 1;
+    }
+    let peak = proc_status_kb("self", "VmHWM").unwrap_or(0);
+    println!("{}", serde_json::json!({"wall": wall, "cpu": cpu, "peak_kb": peak, "statuses": by_status}));
+    Ok(())
 }
 
 async fn run_cycle(ctx: &Context<SqliteStore>, feeds: Vec<feedfold::store::Feed>, concurrency: usize) -> HashMap<String, usize> {
@@ -293,7 +329,7 @@ pub async fn memory(feeds: usize, hosts: usize, feedfold: &Path, interval: u64, 
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("daemon.db");
     let mut toml = format!(
-        "database_url = \"{}\"\nlisten = \"\"\nlog_filter = \"warn\"\n\n[fetch]\nallow_private_networks = true\n\n[scheduler]\ndefault_interval = \"{interval}s\"\nmin_interval = \"{interval}s\"\njitter = 0.1\ntick = \"1s\"\n\n",
+        "database_url = \"{}\"\nlisten = \"\"\nlog_filter = \"warn\"\n\n[fetch]\nallow_private_networks = true\n\n[scheduler]\ndefault_interval = \"{interval}s\"\nmin_interval = \"{interval}s\"\nmax_interval = \"{interval}s\"\njitter = 0.1\ntick = \"1s\"\n\n",
         db.display()
     );
     for i in 0..feeds {

@@ -107,6 +107,8 @@ enum Cmd {
     },
     /// Exits 0 when BENCH_DATABASE_URL answers, else prints why.
     PgCheck,
+    /// The fan-out floor (runs as a child of `fanout`).
+    FanoutFloor { list: PathBuf, concurrency: usize },
     /// The local feed server used by fanout and memory (runs as a child).
     Serve {
         #[arg(long)]
@@ -147,6 +149,7 @@ fn main() -> anyhow::Result<()> {
             pool.close().await;
             Ok(())
         }),
+        Cmd::FanoutFloor { list, concurrency } => rt.block_on(fanout::floor(&list, concurrency)),
         Cmd::Serve { feeds, hosts, port, changed } => rt.block_on(fanout::serve(feeds, hosts, port, changed)),
     }
 }
