@@ -109,6 +109,9 @@ CREATE TABLE items (
     headline_key    TEXT,
     headline_hash   BIGINT,
     text_len        INTEGER NOT NULL DEFAULT 0,
+    -- The item shows republisher marks (stripped feed template, an
+    -- off-site pointer); canonical choice prefers unmarked copies.
+    republished     BOOLEAN NOT NULL DEFAULT FALSE,
     anchors         TEXT,
     -- Hash of everything that makes an item "changed" on re-poll.
     revision_hash   BIGINT NOT NULL,

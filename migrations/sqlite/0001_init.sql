@@ -120,6 +120,9 @@ CREATE TABLE items (
     headline_key    TEXT,
     headline_hash   INTEGER,
     text_len        INTEGER NOT NULL DEFAULT 0,
+    -- The item shows republisher marks (stripped feed template, an
+    -- off-site pointer); canonical choice prefers unmarked copies.
+    republished     INTEGER NOT NULL DEFAULT 0,
     anchors         TEXT,
     -- Hash of everything that makes an item "changed" on re-poll.
     revision_hash   INTEGER NOT NULL,

@@ -42,6 +42,18 @@ where
     Arc::new(move |feed| Box::pin(f(feed)) as PollFuture)
 }
 
+/// The production poll: `refresh::feed` with a shared context. The report
+/// is already logged and recorded by refresh, so it is dropped here.
+pub fn refresh_poll<S: Store>(ctx: crate::refresh::Context<S>) -> PollFn {
+    let ctx = Arc::new(ctx);
+    poll_fn(move |feed| {
+        let ctx = ctx.clone();
+        async move {
+            crate::refresh::feed(&ctx, feed).await;
+        }
+    })
+}
+
 /// Everything `run` needs besides the store.
 #[derive(Clone)]
 pub struct DaemonSettings {
@@ -215,9 +227,16 @@ async fn serve<S: Store>(
             store.clone(),
             status.clone(),
             settings.scheduler.tick,
-            stale,
             token.clone(),
         )));
+        let _watchdog = systemd::watchdog_interval().map(|every| {
+            AbortOnDrop(tokio::spawn(watchdog(
+                every,
+                status.clone(),
+                stale,
+                token.clone(),
+            )))
+        });
         let poll = settings.poll.clone();
         let scheduler = Scheduler::new(
             store.clone(),
@@ -346,18 +365,15 @@ fn transient(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Each tick: refresh the feed gauges, pool gauges and the systemd status.
-/// Also pings the systemd watchdog while the loop is healthy.
+/// Each tick, but at most every few seconds (counting feeds is a query):
+/// refresh the feed gauges, pool gauges and the systemd status.
 async fn housekeeping<S: Store>(
     store: S,
     status: Arc<LoopStatus>,
     tick: Duration,
-    stale: Duration,
     token: CancellationToken,
 ) {
-    let tick = tick.max(Duration::from_millis(100));
-    let watchdog = systemd::watchdog_interval();
-    let mut next_watchdog = tokio::time::Instant::now();
+    let tick = tick.max(Duration::from_secs(5));
     loop {
         let (in_use, idle) = store.pool_state();
         metrics::set_db_connections(in_use, idle);
@@ -382,22 +398,31 @@ async fn housekeeping<S: Store>(
             status.in_flight(),
             status.claimed_last(),
         ));
-        let mut wait = tick;
-        if let Some(every) = watchdog {
-            let now = tokio::time::Instant::now();
-            if now >= next_watchdog {
-                if status.ticked_within(stale) {
-                    systemd::watchdog();
-                } else {
-                    warn!("scheduler loop is stuck; withholding the watchdog ping");
-                }
-                next_watchdog = now + every;
-            }
-            wait = wait.min(next_watchdog.saturating_duration_since(now));
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Pings the systemd watchdog at half of WATCHDOG_USEC while the loop is
+/// healthy. A task of its own, so that a slow database call elsewhere can
+/// never delay a ping: only a stuck loop withholds it.
+async fn watchdog(
+    every: Duration,
+    status: Arc<LoopStatus>,
+    stale: Duration,
+    token: CancellationToken,
+) {
+    loop {
+        if status.ticked_within(stale) {
+            systemd::watchdog();
+        } else {
+            warn!("scheduler loop is stuck; withholding the watchdog ping");
         }
         tokio::select! {
             _ = token.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(every) => {}
         }
     }
 }
@@ -543,5 +568,26 @@ mod tests {
         )
         .await;
         assert!(matches!(cancelled, Ok(None)));
+    }
+
+    #[tokio::test]
+    async fn first_sigterm_resolves_the_shutdown_signal() {
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        // One poll installs the handlers, so the signal below cannot kill
+        // the test process.
+        tokio::select! {
+            biased;
+            _ = &mut signal => panic!("resolved before any signal"),
+            _ = std::future::ready(()) => {}
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(10), signal)
+            .await
+            .expect("SIGTERM resolves shutdown_signal");
     }
 }

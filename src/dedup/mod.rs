@@ -1,9 +1,22 @@
 //! Fold decisions. Pure: given a new item's signature and the candidates the
 //! store found, decide whether it folds into an existing story and why.
 //! No I/O, cannot fail.
+//!
+//! Precision first: a false merge hides a story from the reader, a missed
+//! copy only shows it twice. Every text signal is therefore verified by
+//! exact shingle overlap recomputed from the stored text, tiny texts never
+//! fold on body fingerprints, and headline equality is refused when the
+//! headline recurs across stories.
+
+pub mod xling;
+
+
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use crate::fingerprint;
+use crate::normalize::fold_text;
 
 /// Everything the fold decision knows about one item that can be computed
 /// from the item alone. Stored with the item so that candidates can be
@@ -28,6 +41,11 @@ pub struct Signature {
     /// Lookup keys (lead, headline, anchors, ...) already mixed with their
     /// kind. The store indexes them in `item_keys` and probes with them.
     pub keys: Vec<i64>,
+    /// The item shows republisher marks: its feed's learned template was
+    /// stripped from it, or it points off-site (an aggregator entry). Only
+    /// canonical choice reads it: between two copies whose clocks disagree by
+    /// less than the skew allowance, the unmarked one is the better original.
+    pub republished: bool,
 }
 
 impl Signature {
@@ -180,6 +198,26 @@ pub struct FoldConfig {
     /// Headline folding is limited to this window.
     #[serde(with = "crate::config::duration")]
     pub headline_window: std::time::Duration,
+    /// Items with fewer tokens of clean text than this never fold, and are
+    /// never folded into, on a body fingerprint (simhash, lead) alone.
+    pub min_text_len: i32,
+    /// Shingle resemblance (Jaccard) that verifies a simhash candidate.
+    pub min_resemblance: f64,
+    /// Shingle containment (of the smaller text in the larger) that
+    /// verifies a simhash or lead candidate.
+    pub min_containment: f64,
+    /// Beyond the simhash radius, the resemblance that still verifies a
+    /// candidate found through a lookup key.
+    pub far_resemblance: f64,
+    /// Beyond the simhash radius, the containment that still verifies one.
+    pub far_containment: f64,
+    /// A headline that this many distinct stories in the window carry is
+    /// generic ("Market close") and not evidence.
+    pub generic_headline_stories: usize,
+    /// Clocks of republishers disagree by up to this much: inside it,
+    /// published times do not decide which item is the original.
+    #[serde(with = "crate::config::duration")]
+    pub canonical_skew: std::time::Duration,
 }
 
 impl Default for FoldConfig {
@@ -189,38 +227,560 @@ impl Default for FoldConfig {
             max_distance: 12,
             translation_window: std::time::Duration::from_secs(48 * 3600),
             headline_window: std::time::Duration::from_secs(48 * 3600),
+            min_text_len: 25,
+            min_resemblance: 0.55,
+            min_containment: 0.8,
+            far_resemblance: 0.6,
+            far_containment: 0.85,
+            generic_headline_stories: 3,
+            canonical_skew: std::time::Duration::from_secs(12 * 3600),
         }
     }
+}
+
+/// Strength of a signal when several candidates match.
+fn rank(m: FoldMethod) -> u8 {
+    match m {
+        FoldMethod::Url => 7,
+        FoldMethod::ContentHash => 6,
+        FoldMethod::Origin => 5,
+        FoldMethod::Simhash | FoldMethod::Lead => 4,
+        FoldMethod::Headline => 3,
+        FoldMethod::Translation => 2,
+    }
+}
+
+/// Lazily computed shingle sets, so that each text is shingled at most once.
+struct Texts<'a> {
+    subject: &'a Subject,
+    subject_shingles: Option<Vec<u64>>,
+    subject_summary: Option<Vec<u64>>,
+    subject_lead: Option<Option<String>>,
+    subject_numbers: Option<Vec<String>>,
+    subject_text_keys: Option<HashSet<i64>>,
+}
+
+impl<'a> Texts<'a> {
+    fn subject(&mut self) -> &[u64] {
+        let s = self.subject;
+        self.subject_shingles
+            .get_or_insert_with(|| fingerprint::shingles(&fold_text(&s.content_text)))
+    }
+    fn text_keys(&mut self) -> &HashSet<i64> {
+        let s = self.subject;
+        self.subject_text_keys.get_or_insert_with(|| {
+            fingerprint::body_prints(&fold_text(&s.content_text))
+                .text_keys()
+                .into_iter()
+                .collect()
+        })
+    }
+    fn subject_lead(&mut self, n: usize) -> Option<&String> {
+        let s = self.subject;
+        self.subject_lead
+            .get_or_insert_with(|| fingerprint::first_tokens(&fold_text(&s.content_text), n))
+            .as_ref()
+    }
+    fn numbers(&mut self) -> &[String] {
+        let s = self.subject;
+        self.subject_numbers.get_or_insert_with(|| numbers_of(s))
+    }
+    fn summary(&mut self) -> &[u64] {
+        let s = self.subject;
+        self.subject_summary.get_or_insert_with(|| {
+            let t = s
+                .summary
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&s.content_text);
+            fingerprint::shingles(&fold_text(t))
+        })
+    }
+}
+
+/// Numeric tokens of a text, sorted and deduplicated.
+fn numbers_in(text: &str) -> Vec<String> {
+    let folded = fold_text(text);
+    let mut v: Vec<String> = crate::normalize::text::tokens(&folded)
+        .into_iter()
+        .filter(|t| t.chars().any(|c| c.is_numeric()))
+        .map(str::to_string)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn numbers_of(item: &Subject) -> Vec<String> {
+    numbers_in(&item.content_text)
+}
+
+/// Copies keep their figures; templated reports (weekly statistics, price
+/// tables) keep their wording and change the figures. The smaller set of
+/// numbers must be found in the larger, allowing one figure in five (at
+/// least one) to differ: an edit, a number cut by truncation.
+fn numbers_agree(a: &[String], b: &[String]) -> bool {
+    let (small, big) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() < 2 {
+        return true;
+    }
+    let missing = small
+        .iter()
+        .filter(|x| big.binary_search(x).is_err())
+        .count();
+    missing <= (small.len() / 5).max(1)
+}
+
+fn shingles_of(item: &Subject) -> Vec<u64> {
+    fingerprint::shingles(&fold_text(&item.content_text))
+}
+
+fn usable_url(u: &Option<String>) -> Option<&str> {
+    u.as_deref()
+        .filter(|u| !crate::normalize::url::is_front_page(u))
+}
+
+fn within(a: DateTime<Utc>, b: DateTime<Utc>, w: std::time::Duration) -> bool {
+    let d = (a - b).num_seconds().unsigned_abs();
+    d <= w.as_secs()
+}
+
+/// Evaluates one candidate; returns the fold it supports, if any.
+fn judge(
+    subject: &Subject,
+    c: &Candidate,
+    texts: &mut Texts<'_>,
+    generic: &HashSet<i64>,
+    cfg: &FoldConfig,
+) -> Option<Fold> {
+    let s = &subject.signature;
+    let o = &c.item.signature;
+    let fold = |method: FoldMethod,
+                distance: Option<i32>,
+                score: Option<f64>,
+                detail: Option<String>| Fold {
+        story_id: c.story_id,
+        matched_item_id: c.item_id,
+        method,
+        distance,
+        score,
+        detail,
+        becomes_canonical: false,
+    };
+    let long = |n: i32| n >= cfg.min_text_len;
+    let dist = crate::fingerprint::distance(s.simhash, o.simhash) as i32;
+
+    // Same page.
+    if let (Some(a), Some(b)) = (
+        usable_url(&subject.canonical_url),
+        usable_url(&c.item.canonical_url),
+    ) && a == b
+    {
+        return Some(fold(
+            FoldMethod::Url,
+            Some(dist),
+            Some(1.0),
+            Some(a.to_string()),
+        ));
+    }
+    // Same body, exactly (not for tiny texts: "Read the full story at …"
+    // is the same on every pointer of an aggregator).
+    if s.content_hash.is_some() && s.content_hash == o.content_hash && long(s.text_len) {
+        return Some(fold(FoldMethod::ContentHash, Some(0), Some(1.0), None));
+    }
+    // One cites the other. Two full bodies in one language must not
+    // contradict the citation (a "related story" link is not a copy).
+    let cites = |from: &Subject, to: &Subject| -> bool {
+        matches!((usable_url(&from.origin_url), usable_url(&to.canonical_url)), (Some(a), Some(b)) if a == b)
+    };
+    if cites(subject, &c.item) || cites(&c.item, subject) {
+        let same_lang =
+            subject.lang.is_none() || c.item.lang.is_none() || subject.lang == c.item.lang;
+        let ok = if same_lang && long(s.text_len) && long(o.text_len) {
+            let (_, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+            cont >= 0.3 || (s.headline_hash.is_some() && s.headline_hash == o.headline_hash)
+        } else {
+            true
+        };
+        if ok {
+            let target = usable_url(&c.item.canonical_url).or(usable_url(&subject.canonical_url));
+            return Some(fold(
+                FoldMethod::Origin,
+                Some(dist),
+                Some(1.0),
+                target.map(str::to_string),
+            ));
+        }
+    }
+    // Near-duplicate bodies, verified by shingle overlap. Inside the simhash
+    // radius the usual thresholds apply; beyond it (edited or truncated
+    // copies found through the lead or sketch keys) stricter ones, or a
+    // shared lead with the shorter text contained in the longer.
+    // Shingling a candidate is the expensive step: only candidates inside
+    // the radius or sharing a text lookup key (lead, sketch) are verified;
+    // anchor keys alone (shared names) do not make a same-language copy.
+    let near = dist <= cfg.max_distance as i32;
+    if long(s.text_len)
+        && long(o.text_len)
+        && (near || {
+            let tk = texts.text_keys();
+            o.keys.iter().any(|k| tk.contains(k))
+        })
+    {
+        let (res, cont) = fingerprint::overlap(texts.subject(), &shingles_of(&c.item));
+        if (res < cfg.min_resemblance && cont < cfg.min_containment)
+            || !numbers_agree(texts.numbers(), &numbers_of(&c.item))
+        {
+            return headline_fold(subject, c, texts, generic, cfg, fold);
+        }
+        let detail = Some(format!("resemblance={res:.3} containment={cont:.3}"));
+        let n = fingerprint::SHORT_LEAD_TOKENS;
+        let same_lead = cont >= cfg.min_containment
+            && ((s.lead_hash.is_some() && s.lead_hash == o.lead_hash)
+                || matches!((texts.subject_lead(n), fingerprint::first_tokens(&fold_text(&c.item.content_text), n)), (Some(a), Some(b)) if *a == b));
+        let excerpt = (s.text_len.min(o.text_len) as f64) < 0.8 * s.text_len.max(o.text_len) as f64;
+        // An excerpt that shares the lead is recorded as a lead fold, which
+        // says more to an auditor than a distance.
+        if same_lead && (excerpt || !near) {
+            return Some(fold(FoldMethod::Lead, Some(dist), Some(cont), detail));
+        }
+        if near {
+            return Some(fold(
+                FoldMethod::Simhash,
+                Some(dist),
+                Some(res.max(cont)),
+                detail,
+            ));
+        }
+        // Short texts differ from a templated sibling by one slot word, which
+        // a containment ratio barely sees: beyond the radius they need a
+        // shared lead.
+        let shorter = s.text_len.min(o.text_len);
+        if shorter >= 2 * cfg.min_text_len
+            && (res >= cfg.far_resemblance || cont >= cfg.far_containment)
+        {
+            return Some(fold(
+                FoldMethod::Simhash,
+                Some(dist),
+                Some(res.max(cont)),
+                detail,
+            ));
+        }
+    }
+    headline_fold(subject, c, texts, generic, cfg, fold)
+}
+
+/// Same headline, close in time, not generic.
+fn headline_fold(
+    subject: &Subject,
+    c: &Candidate,
+    texts: &mut Texts<'_>,
+    generic: &HashSet<i64>,
+    cfg: &FoldConfig,
+    fold: impl Fn(FoldMethod, Option<i32>, Option<f64>, Option<String>) -> Fold,
+) -> Option<Fold> {
+    let s = &subject.signature;
+    let o = &c.item.signature;
+    let long = |n: i32| n >= cfg.min_text_len;
+    if let (Some(hs), Some(ho)) = (s.headline_hash, o.headline_hash)
+        && hs == ho
+        && !generic.contains(&hs)
+        && within(subject.dated_at, c.item.dated_at, cfg.headline_window)
+    {
+        let detail = s.headline_key.clone();
+        let (s_long, o_long) = (long(s.text_len), long(o.text_len));
+        let ok = match (s_long, o_long) {
+            // Two articles: their bodies decide (templated reports share
+            // headlines and differ in figures), never the headline.
+            (true, true) => false,
+            // A short item against an article: its summary, if any,
+            // must be contained in the article.
+            (false, true) => {
+                s.text_len == 0 || {
+                    let sum = texts.summary().to_vec();
+                    fingerprint::containment_in(&sum, &shingles_of(&c.item)) >= 0.6
+                }
+            }
+            (true, false) => {
+                o.text_len == 0 || {
+                    let t = c
+                        .item
+                        .summary
+                        .as_deref()
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or(&c.item.content_text);
+                    let sum = fingerprint::shingles(&fold_text(t));
+                    fingerprint::containment_in(&sum, texts.subject()) >= 0.6
+                }
+            }
+            (false, false) => true,
+        };
+        if ok {
+            return Some(fold(FoldMethod::Headline, None, Some(1.0), detail));
+        }
+    }
+    None
+}
+
+/// Headlines that recur across stories: refused as evidence. Counted from
+/// the candidates (distinct stories carrying the headline) and from the
+/// store's window-wide key counts.
+fn generic_headlines(
+    subject: &Subject,
+    candidates: &[Candidate],
+    stats: &KeyStats,
+    cfg: &FoldConfig,
+) -> HashSet<i64> {
+    let mut out = HashSet::new();
+    let Some(h) = subject.signature.headline_hash else {
+        return out;
+    };
+    let stories: HashSet<i64> = candidates
+        .iter()
+        .filter(|c| c.item.signature.headline_hash == Some(h))
+        .map(|c| c.story_id)
+        .collect();
+    let key = crate::fingerprint::key("headline", h);
+    let count = stats.counts.get(&key).copied().unwrap_or(0);
+    // Copies of one story share a headline too, so the window count alone
+    // is only decisive when it is far above a story's usual copy count.
+    if stories.len() >= cfg.generic_headline_stories
+        || count >= 4 * cfg.generic_headline_stories as i64 + 8
+    {
+        out.insert(h);
+    }
+    out
 }
 
 /// Decides whether `subject` folds into one of the candidates' stories.
 pub fn decide(
     subject: &Subject,
     candidates: &[Candidate],
-    _stats: &KeyStats,
-    _config: &FoldConfig,
+    stats: &KeyStats,
+    config: &FoldConfig,
 ) -> Decision {
     if subject.feed_policy != FeedPolicy::Normal {
         return Decision::NewStory;
     }
+    let generic = generic_headlines(subject, candidates, stats, config);
+    let mut texts = Texts {
+        subject,
+        subject_shingles: None,
+        subject_summary: None,
+        subject_lead: None,
+        subject_numbers: None,
+        subject_text_keys: None,
+    };
+    // Every verified match, grouped by story. When copies of one story were
+    // split earlier (an excerpt and an edited copy that did not match each
+    // other), the subject joins the story with the most matching items, so
+    // that the larger part keeps growing; then the strongest signal.
+    let mut per_story: HashMap<i64, (usize, Fold)> = HashMap::new();
     for c in candidates {
         if c.vetoed || c.item.feed_policy == FeedPolicy::Never {
             continue;
         }
-        let same_url = subject.canonical_url.is_some() && subject.canonical_url == c.item.canonical_url;
-        let same_content = subject.signature.content_hash.is_some()
-            && subject.signature.content_hash == c.item.signature.content_hash;
-        if same_url || same_content {
-            return Decision::Fold(Fold {
-                story_id: c.story_id,
-                matched_item_id: c.item_id,
-                method: if same_url { FoldMethod::Url } else { FoldMethod::ContentHash },
-                distance: Some(0),
-                score: Some(1.0),
-                detail: None,
-                becomes_canonical: false,
-            });
+        let Some(f) = judge(subject, c, &mut texts, &generic, config) else {
+            continue;
+        };
+        let e = per_story.entry(f.story_id).or_insert((0, f.clone()));
+        e.0 += 1;
+        if (rank(f.method), f.score.unwrap_or(0.0)) > (rank(e.1.method), e.1.score.unwrap_or(0.0)) {
+            e.1 = f;
         }
     }
-    Decision::NewStory
+    let mut best: Option<Fold> = per_story
+        .into_values()
+        .max_by(|(na, a), (nb, b)| {
+            (na, rank(a.method), a.score.unwrap_or(0.0), -a.story_id)
+                .partial_cmp(&(nb, rank(b.method), b.score.unwrap_or(0.0), -b.story_id))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(_, f)| f);
+    // A story vetoed for the subject is vetoed whichever item matched.
+    let vetoed: HashSet<i64> = candidates
+        .iter()
+        .filter(|c| c.vetoed)
+        .map(|c| c.story_id)
+        .collect();
+    if best.as_ref().is_some_and(|b| vetoed.contains(&b.story_id)) {
+        best = None;
+    }
+    if best.is_none() {
+        best = xling::decide_translation(subject, candidates, stats, config)
+            .filter(|f| !vetoed.contains(&f.story_id));
+    }
+    let Some(mut fold) = best else {
+        return Decision::NewStory;
+    };
+    let canon = candidates
+        .iter()
+        .find(|c| c.story_id == fold.story_id && c.is_canonical)
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|c| c.item_id == fold.matched_item_id)
+        });
+    fold.becomes_canonical = canon.is_some_and(|c| more_original(subject, &c.item, config));
+    Decision::Fold(fold)
+}
+
+/// True when `a` is a better original for a story than `b`.
+pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
+    use std::cmp::Ordering;
+    // Feed policy: an original-only feed publishes originals.
+    let oa = a.feed_policy == FeedPolicy::OriginalOnly;
+    let ob = b.feed_policy == FeedPolicy::OriginalOnly;
+    if oa != ob {
+        return oa;
+    }
+    // A headline-only pointer is never canonical over a body.
+    let la = a.signature.text_len >= cfg.min_text_len;
+    let lb = b.signature.text_len >= cfg.min_text_len;
+    if la != lb {
+        return la;
+    }
+    // Citations: the cited item is the original; an item that cites some
+    // other page is a copy.
+    let cites = |x: &Subject, y: &Subject| -> bool {
+        matches!((usable_url(&x.origin_url), usable_url(&y.canonical_url)), (Some(p), Some(q)) if p == q)
+    };
+    if cites(b, a) && !cites(a, b) {
+        return true;
+    }
+    if cites(a, b) && !cites(b, a) {
+        return false;
+    }
+    let ca = usable_url(&a.origin_url).is_some();
+    let cb = usable_url(&b.origin_url).is_some();
+    if ca != cb {
+        return cb;
+    }
+    // An excerpt (truncated or lead copy) is not the original.
+    if la && lb && a.lang == b.lang {
+        let (sa, sb) = (shingles_of(a), shingles_of(b));
+        let i = fingerprint::intersection(&sa, &sb) as f64;
+        let excerpt = |small: &[u64], big: &[u64]| {
+            !small.is_empty()
+                && i / small.len() as f64 >= cfg.min_containment
+                && (small.len() as f64) < 0.8 * big.len() as f64
+        };
+        if excerpt(&sa, &sb) {
+            return false;
+        }
+        if excerpt(&sb, &sa) {
+            return true;
+        }
+    }
+    // Time: beyond the skew allowance the earlier publication wins.
+    let ta = a.published_at.unwrap_or(a.dated_at);
+    let tb = b.published_at.unwrap_or(b.dated_at);
+    let skew = cfg.canonical_skew.as_secs() as i64;
+    let dt = (tb - ta).num_seconds();
+    if dt > skew {
+        return true;
+    }
+    if -dt > skew {
+        return false;
+    }
+    // Inside the allowance: republisher marks, then time, then first seen.
+    if a.signature.republished != b.signature.republished {
+        return !a.signature.republished;
+    }
+    match ta.cmp(&tb) {
+        Ordering::Less => true,
+        Ordering::Greater => false,
+        Ordering::Equal => a.fetched_at < b.fetched_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn figures_must_agree() {
+        let cases: &[(&[&str], &[&str], bool)] = &[
+            (&[], &["1", "2"], true),
+            (&["7"], &["8"], true),
+            (
+                &["412", "500", "61", "5"],
+                &["431", "900", "58", "2"],
+                false,
+            ),
+            (
+                &["412", "500", "61", "5"],
+                &["412", "500", "61", "5", "2024"],
+                true,
+            ),
+            (&["1", "2", "3", "4", "5"], &["1", "2", "3", "4", "9"], true),
+            (
+                &["1", "2", "3", "4", "5"],
+                &["1", "2", "3", "8", "9"],
+                false,
+            ),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(numbers_agree(&s(a), &s(b)), *want, "{a:?} {b:?}");
+        }
+    }
+
+    fn subj(text_len: i32, hours: i64) -> Subject {
+        let t = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(hours);
+        Subject {
+            published_at: Some(t),
+            dated_at: t,
+            fetched_at: t,
+            signature: Signature {
+                text_len,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn originality_order() {
+        let cfg = FoldConfig::default();
+        // Body beats pointer whatever the time.
+        assert!(more_original(&subj(300, 5), &subj(0, 0), &cfg));
+        assert!(!more_original(&subj(0, 0), &subj(300, 5), &cfg));
+        // Beyond the skew allowance the earlier wins.
+        assert!(more_original(&subj(300, 0), &subj(300, 13), &cfg));
+        assert!(!more_original(&subj(300, 13), &subj(300, 0), &cfg));
+        // Inside it, republisher marks decide.
+        let mut marked = subj(300, 0);
+        marked.signature.republished = true;
+        assert!(more_original(&subj(300, 3), &marked, &cfg));
+        assert!(!more_original(&marked, &subj(300, 3), &cfg));
+        // A copy that cites the other is not the original.
+        let mut a = subj(300, 0);
+        a.origin_url = Some("https://o.example/story".into());
+        let mut b = subj(300, 5);
+        b.canonical_url = Some("https://o.example/story".into());
+        assert!(more_original(&b, &a, &cfg));
+        assert!(!more_original(&a, &b, &cfg));
+        // Original-only feeds publish originals.
+        let mut o = subj(300, 10);
+        o.feed_policy = FeedPolicy::OriginalOnly;
+        assert!(more_original(&o, &subj(300, 0), &cfg));
+    }
+
+    #[test]
+    fn config_defaults_round_trip() {
+        let cfg = FoldConfig::default();
+        let text = toml::to_string(&cfg).expect("serialize");
+        let back: FoldConfig = toml::from_str(&text).expect("parse");
+        assert_eq!(back, cfg);
+        let partial: FoldConfig = toml::from_str("max_distance = 10").expect("partial");
+        assert_eq!(partial.max_distance, 10);
+        assert_eq!(partial.min_text_len, cfg.min_text_len);
+    }
 }

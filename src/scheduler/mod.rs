@@ -181,13 +181,17 @@ pub fn plan_next(
             }
         }
         PollKind::RateLimited { retry_after } => {
-            let delay = match retry_after {
-                // Jitter only ever adds, so Retry-After is never undercut.
-                Some(wait) => (*wait).max(config.min_interval).mul_f64(1.0 + jitter),
-                None => backoff(feed.error_count, config)
-                    .mul_f64(1.0 + jitter)
-                    .min(config.max_backoff.max(config.min_interval)),
+            // Being told to slow down never makes us poll sooner than the
+            // feed's regular rhythm, nor before Retry-After (jitter only
+            // ever adds).
+            let wait = match retry_after {
+                Some(wait) => *wait,
+                None => backoff(feed.error_count, config),
             };
+            let delay = wait
+                .max(regular)
+                .max(config.min_interval)
+                .mul_f64(1.0 + jitter);
             NextPoll {
                 at: after(now, delay),
                 interval_secs: regular_secs,

@@ -21,6 +21,8 @@ use crate::store::{Feed, Store, StoreError};
 /// First wait after a database error in the loop; doubles up to the max.
 const DB_BACKOFF_MIN: Duration = Duration::from_secs(1);
 const DB_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long shutdown tries to release leases.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Shortest idle wait when a feed is due but leased (in flight here or held
 /// by another instance): long enough not to hammer the database, short
 /// enough that the next due feed is picked up promptly.
@@ -344,12 +346,15 @@ impl<L: Leases> Scheduler<L> {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        match self.leases.release_all(&self.owner).await {
-            Ok(n) => {
+        // Bounded: with the database down, the leases expire on their own and
+        // the shutdown deadline matters more.
+        match tokio::time::timeout(RELEASE_TIMEOUT, self.leases.release_all(&self.owner)).await {
+            Ok(Ok(n)) => {
                 summary.leases_released = Some(n);
                 info!(released = n, "scheduler stopped; leases released");
             }
-            Err(e) => warn!(error = %e, "cannot release leases; they will expire"),
+            Ok(Err(e)) => warn!(error = %e, "cannot release leases; they will expire"),
+            Err(_) => warn!("releasing leases timed out; they will expire"),
         }
         summary
     }

@@ -362,20 +362,26 @@ fn failing_for_too_long_disables() {
 
 #[test]
 fn rate_limits_are_respected() {
-    // (retry_after, error count, expected minimum delay)
+    // (retry_after, error count, regular interval, expected minimum delay)
     let cases = [
-        (Some(2 * HOUR), 0, 2 * HOUR),
-        (Some(Duration::from_secs(5)), 0, 10 * MIN),
-        (Some(3 * DAY), 0, 3 * DAY),
-        (Some(45 * MIN), 6, 45 * MIN),
-        (None, 0, 10 * MIN),
-        (None, 2, 40 * MIN),
+        (Some(2 * HOUR), 0, 10 * MIN, 2 * HOUR),
+        (Some(45 * MIN), 6, 10 * MIN, 45 * MIN),
+        (Some(3 * DAY), 0, HOUR, 3 * DAY),
+        // A short Retry-After never makes us poll sooner than usual...
+        (Some(Duration::from_secs(5)), 0, 6 * HOUR, 6 * HOUR),
+        // ...nor more often than the minimum interval.
+        (Some(Duration::from_secs(5)), 0, 10 * MIN, 10 * MIN),
+        // Without Retry-After: exponential backoff, at least the rhythm.
+        (None, 0, 10 * MIN, 10 * MIN),
+        (None, 3, 10 * MIN, 80 * MIN),
+        (None, 0, 2 * HOUR, 2 * HOUR),
     ];
     let config = SchedulerConfig::default();
-    for (retry_after, errors, want) in cases {
+    for (retry_after, errors, regular, want) in cases {
         for id in 0..200 {
             let mut f = feed(id);
             f.error_count = errors;
+            f.poll_interval_secs = Some(regular.as_secs() as i32);
             let next = plan_next(
                 &f,
                 &signal(PollKind::RateLimited { retry_after }, Hints::default(), &[]),
@@ -388,6 +394,7 @@ fn rate_limits_are_respected() {
                 delay <= want.mul_f64(1.0 + config.jitter),
                 "{retry_after:?}: {delay:?} beyond jitter"
             );
+            assert_eq!(next.interval_secs as u64, regular.as_secs());
             assert_eq!(next.disable, None);
         }
     }
@@ -730,8 +737,10 @@ async fn failing_feed_backs_off() {
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_respected() {
     let fake = Fake::with_feeds(vec![feed(1)]);
+    // The regular rhythm (10 min) is shorter than Retry-After, which wins.
     let config = SchedulerConfig {
         jitter: 0.1,
+        default_interval: 10 * MIN,
         ..test_config()
     };
     let (log, token, handle) = start(

@@ -30,7 +30,7 @@ const FEED_COLS: &str = "id, url, title, site_url, language, created_at, fold_po
 const CAND_COLS: &str = "i.id, i.story_id, i.feed_id, i.url, i.canonical_url, i.origin_url, \
     i.title, i.summary, i.content_text, i.lang, i.published_at, i.fetched_at, i.dated_at, \
     i.fp_version, i.simhash, i.lead_hash, i.content_hash, i.headline_key, i.headline_hash, \
-    i.text_len, i.anchors, f.fold_policy, f.fold_translations, fo.method AS fold_method, \
+    i.text_len, i.republished, i.anchors, f.fold_policy, f.fold_translations, fo.method AS fold_method, \
     COALESCE(s.canonical_item_id = i.id, FALSE) AS is_canonical";
 
 const CAND_FROM: &str = "FROM items i JOIN feeds f ON f.id = i.feed_id \
@@ -105,6 +105,7 @@ fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
                 headline_key: row.try_get("headline_key")?,
                 headline_hash: row.try_get("headline_hash")?,
                 text_len: row.try_get("text_len")?,
+                republished: row.try_get("republished")?,
                 anchors: row.try_get("anchors")?,
                 keys: Vec::new(),
             },
@@ -721,8 +722,8 @@ impl Store for ThisStore {
                  published_at = $11, updated_at = $12, fetched_at = $13, dated_at = $14, \
                  fp_version = $15, simhash = $16, band0 = $17, band1 = $18, band2 = $19, \
                  band3 = $20, lead_hash = $21, content_hash = $22, headline_key = $23, \
-                 headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27 \
-                 WHERE id = $1",
+                 headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27, \
+                 republished = $28 WHERE id = $1",
             )
             .bind(item_id)
             .bind(&item.guid)
@@ -751,6 +752,7 @@ impl Store for ThisStore {
             .bind(sig.text_len)
             .bind(&sig.anchors)
             .bind(item.revision_hash)
+            .bind(sig.republished)
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM item_keys WHERE item_id = $1")
@@ -808,9 +810,9 @@ impl Store for ThisStore {
             "INSERT INTO items (feed_id, identity, guid, url, canonical_url, origin_url, title, \
              summary, content_text, author, lang, published_at, updated_at, fetched_at, dated_at, \
              story_id, fp_version, simhash, band0, band1, band2, band3, lead_hash, content_hash, \
-             headline_key, headline_hash, text_len, anchors, revision_hash) VALUES ($1, $2, $3, \
-             $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-             $22, $23, $24, $25, $26, $27, $28, $29) RETURNING id",
+             headline_key, headline_hash, text_len, anchors, revision_hash, republished) VALUES ($1, \
+             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) RETURNING id",
         )
         .bind(feed.feed_id)
         .bind(&item.identity)
@@ -841,6 +843,7 @@ impl Store for ThisStore {
         .bind(sig.text_len)
         .bind(&sig.anchors)
         .bind(item.revision_hash)
+        .bind(sig.republished)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;

@@ -173,6 +173,7 @@ pub fn item(identity: &str, text: &str, dated_at: DateTime<Utc>) -> NewItem {
             text_len: text.split_whitespace().count() as i32,
             anchors: None,
             keys: Vec::new(),
+            republished: false,
         },
     }
 }
