@@ -9,10 +9,17 @@
 //! (never divided by the smaller set: tiny sets would match everything). It
 //! is multiplied by an order factor, because a translation keeps the order of
 //! names and numbers while another outlet's report of the same event does
-//! not. A fold also needs a minimum of shared anchors, a clear lead over the
-//! runner-up story in the candidate's language, no better partner for the
-//! candidate among the subject's own language, and never follows another
-//! translation fold (no chains). Pure: no I/O, cannot fail.
+//! not. A fold also needs a minimum of shared anchors (some of them
+//! specific), most of them in the same order, a clear lead over the
+//! runner-up story in the candidate's language (same-language twins of the
+//! best candidate are not rivals), no better partner for the candidate among
+//! the subject's own language, and never follows another translation fold
+//! (no chains).
+//!
+//! Call it after same-language folding found nothing: it relies on
+//! same-language copies sharing a story (otherwise two copies of the
+//! original are two near-equal stories and the margin check refuses).
+//! Pure: no I/O, cannot fail.
 
 use std::collections::{HashMap, HashSet};
 

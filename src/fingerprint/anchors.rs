@@ -175,7 +175,8 @@ pub struct Profile {
     /// Skeletons of every word, capitalized or not, in any transliterable
     /// script (plus 3-character prefixes where inflection follows a name).
     pub skels: WordMap,
-    /// Every word, ASCII-folded lower case (acronyms match these).
+    /// Words with a capital (or caseless), ASCII-folded to lower case:
+    /// acronyms match these.
     pub words: WordMap,
     /// Domains, handles and hashtags.
     pub links: WordMap,
@@ -1060,6 +1061,15 @@ pub fn profile(title: &str, text: &str) -> Profile {
                     continue;
                 }
                 skeleton_into(&ascii, &mut sk);
+                // Lower-case words of a cased script are searched by skeleton
+                // only (German nouns find English "percent", "bank"...);
+                // acronyms are only ever written with capitals.
+                if is_cased(*script) && !has_upper {
+                    if sk.len() >= SKEL_MIN {
+                        insert_first(&mut p.skels, &sk, here);
+                    }
+                    continue;
+                }
                 insert_first(&mut p.words, &ascii, here);
                 let first_upper = text.chars().next().is_some_and(|c| c.is_uppercase());
                 let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
