@@ -10,8 +10,6 @@
 
 pub mod xling;
 
-
-
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 

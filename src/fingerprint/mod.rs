@@ -11,8 +11,6 @@ pub mod headline;
 
 use crate::normalize::text::{for_each_token, is_han_kana};
 
-
-
 /// Bumped whenever any fingerprint output changes.
 pub const FP_VERSION: i16 = 1;
 

@@ -35,10 +35,7 @@ struct TestDb {
 
 impl TestDb {
     async fn create() -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("skipping: TEST_DATABASE_URL is not set");
-            return None;
-        };
+        let admin_url = crate::support::pg_admin_url("daemon")?;
         let name = format!("feedfold_daemon_{:016x}", rand::random::<u64>());
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await

@@ -796,10 +796,7 @@ fn migrations(backend: &str) -> Option<Vec<(PathBuf, String)>> {
 /// printed) when TEST_DATABASE_URL is unset; a panic when it is set but
 /// unreachable, so CI cannot pass by skipping.
 async fn fresh_pg(tag: &str) -> Option<(PgPool, PgPool, String)> {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("skipping: TEST_DATABASE_URL is not set (PostgreSQL cookbook tests)");
-        return None;
-    };
+    let url = crate::support::pg_admin_url("cookbook")?;
     let admin_opts = PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL parses");
     let admin = PgPoolOptions::new()
         .max_connections(1)

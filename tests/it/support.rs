@@ -37,6 +37,23 @@ pub async fn fresh_sqlite() -> (SqliteStore, tempfile::TempDir) {
     (store, dir)
 }
 
+/// The PostgreSQL server tests create scratch databases on
+/// (TEST_DATABASE_URL). None, with the reason printed, when it is unset;
+/// when FEEDFOLD_REQUIRE_POSTGRES is set (as in CI) an unset URL is a
+/// failure, so a run cannot pass by skipping PostgreSQL silently.
+pub fn pg_admin_url(suite: &str) -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("FEEDFOLD_REQUIRE_POSTGRES").is_some() => {
+            panic!("FEEDFOLD_REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not ({suite})")
+        }
+        _ => {
+            eprintln!("skipping postgres ({suite}): TEST_DATABASE_URL unset");
+            None
+        }
+    }
+}
+
 /// A fresh PostgreSQL database `ff_<random>` created through
 /// TEST_DATABASE_URL; dropped by `drop_db`.
 pub struct FreshPg {
@@ -51,10 +68,7 @@ impl FreshPg {
     /// skipped silently.
     pub async fn create() -> Option<FreshPg> {
         use sqlx::Connection;
-        let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("skipping postgres: TEST_DATABASE_URL unset");
-            return None;
-        };
+        let admin = pg_admin_url("store contract")?;
         let name = format!("ff_{:016x}", rand::random::<u64>());
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
