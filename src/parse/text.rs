@@ -1,14 +1,6 @@
 //! Small text repairs around feed-rs: HTML titles to plain text, bare `&`
 //! escaping for the retry, and plain text to HTML.
 
-use std::cell::{Cell, RefCell};
-
-use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
-
 /// A title as plain text: HTML entities decoded (`&eacute;`, `&nbsp;` stay
 /// literal in feed-rs output), tags stripped, whitespace collapsed.
 ///
@@ -18,7 +10,9 @@ pub fn plain_title(raw: &str) -> String {
     if !raw.contains(['&', '<']) {
         return collapse_whitespace(raw);
     }
-    collapse_whitespace(&html_text(raw))
+    // The same HTML-to-text pass as article bodies (script/style dropped,
+    // entities decoded, blocks separated), flattened to one line.
+    collapse_whitespace(&crate::normalize::html::html_to_text(raw))
 }
 
 /// Collapses every run of whitespace (including NBSP) to one space, trimmed.
@@ -51,58 +45,6 @@ pub fn escape_html(s: &str) -> String {
         }
     }
     out
-}
-
-/// The text content of an HTML fragment, script/style dropped; block tags
-/// and `<br>` become spaces so words do not run together.
-fn html_text(html: &str) -> String {
-    let sink = TextSink::default();
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    let queue = BufferQueue::default();
-    queue.push_back(StrTendril::from_slice(html));
-    let _ = tokenizer.feed(&queue);
-    tokenizer.end();
-    tokenizer.sink.out.take()
-}
-
-#[derive(Default)]
-struct TextSink {
-    out: RefCell<String>,
-    skipping: Cell<bool>,
-}
-
-impl TokenSink for TextSink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        match token {
-            Token::CharacterTokens(t) if !self.skipping.get() => {
-                self.out.borrow_mut().push_str(&t);
-            }
-            Token::TagToken(tag) => {
-                let name: &str = &tag.name;
-                match (tag.kind, name) {
-                    (TagKind::StartTag, "script") => {
-                        self.skipping.set(true);
-                        return TokenSinkResult::RawData(RawKind::ScriptData);
-                    }
-                    (TagKind::StartTag, "style") => {
-                        self.skipping.set(true);
-                        return TokenSinkResult::RawData(RawKind::Rawtext);
-                    }
-                    (TagKind::EndTag, "script" | "style") => self.skipping.set(false),
-                    (
-                        _,
-                        "br" | "p" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "td"
-                        | "tr",
-                    ) => self.out.borrow_mut().push(' '),
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
 }
 
 /// Escapes every `&` that does not start a well-formed reference (`&name;`,
