@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use feedfold::dedup::xling::{self, decide_translation, score_pair};
+use feedfold::dedup::xling::{self, ProfileCache, decide_translation_cached, score_pair};
 use feedfold::dedup::{Candidate, FoldConfig, KeyStats, Subject};
 use feedfold::fingerprint::anchors::{self, Profile};
 
@@ -573,6 +573,9 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
     let mut folds = 0;
     let mut wrong = Vec::new();
     let mut decide_time = std::time::Duration::ZERO;
+    let mut decide_each: Vec<std::time::Duration> = Vec::new();
+    // As a long-running folder would: profiles kept between decisions.
+    let mut cache = ProfileCache::default();
     let mut cand_total = 0usize;
     for &i in &order {
         let it = &items[i];
@@ -617,8 +620,9 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
         }
         cand_total += cands.len();
         let t = std::time::Instant::now();
-        let fold = decide_translation(&it.subject, &cands, &stats, &config);
+        let fold = decide_translation_cached(&it.subject, &cands, &stats, &config, &mut cache);
         decide_time += t.elapsed();
+        decide_each.push(t.elapsed());
         match fold {
             Some(f) => {
                 folds += 1;
@@ -701,6 +705,20 @@ fn simulate(items: &[Item], keys_mode: bool, oracle: bool, verbose: bool, out: O
         wrong.len(),
         cand_total as f64 / items.len() as f64,
         decide_time.as_secs_f64() * 1000.0 / items.len() as f64
+    );
+    decide_each.sort();
+    let pct = |q: f64| {
+        decide_each
+            .get(((decide_each.len() as f64 - 1.0) * q) as usize)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "decide_translation latency over {} calls: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        decide_each.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
     );
     println!(
         "xling_R {:.3} xling_P {:.3} (tp {x_tp} fp {x_fp} of {x_pos})",

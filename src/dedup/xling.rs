@@ -22,6 +22,7 @@
 //! Pure: no I/O, cannot fail.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -204,6 +205,55 @@ fn eligible(subject: &Subject, slang: &str, c: &Candidate, window: chrono::Durat
         && (c.item.dated_at - subject.dated_at).abs() <= window
 }
 
+/// Profiles of stored items kept between decisions: consecutive decisions
+/// see mostly the same candidates, and profiling them is most of the cost.
+/// Keyed by item id and checked against a hash of the text, so an item
+/// updated in place is profiled again. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub struct ProfileCache {
+    map: HashMap<i64, (i64, Arc<Profile>)>,
+}
+
+/// Items a `ProfileCache` holds before it starts over.
+pub const PROFILE_CACHE_ITEMS: usize = 20_000;
+
+impl ProfileCache {
+    fn get(&mut self, c: &Candidate) -> Arc<Profile> {
+        let title = c.item.title.as_deref().unwrap_or("");
+        let h =
+            crate::fingerprint::hash64(title) ^ crate::fingerprint::hash64(&c.item.content_text);
+        if let Some((hh, p)) = self.map.get(&c.item_id)
+            && *hh == h
+        {
+            return p.clone();
+        }
+        if self.map.len() >= PROFILE_CACHE_ITEMS {
+            self.map.clear();
+        }
+        let p = Arc::new(profile_of(&c.item));
+        self.map.insert(c.item_id, (h, p.clone()));
+        p
+    }
+}
+
+/// Per-call view of candidate profiles, backed by a cache.
+struct Profiles<'a> {
+    candidates: &'a [Candidate],
+    cache: &'a mut ProfileCache,
+    local: HashMap<usize, Arc<Profile>>,
+}
+
+impl Profiles<'_> {
+    fn get(&mut self, i: usize) -> Arc<Profile> {
+        if let Some(p) = self.local.get(&i) {
+            return p.clone();
+        }
+        let p = self.cache.get(&self.candidates[i]);
+        self.local.insert(i, p.clone());
+        p
+    }
+}
+
 /// Decides whether `subject` is a translation of a candidate, and if so
 /// returns the fold into that candidate's story. See the module doc.
 pub fn decide_translation(
@@ -211,6 +261,24 @@ pub fn decide_translation(
     candidates: &[Candidate],
     stats: &KeyStats,
     config: &FoldConfig,
+) -> Option<Fold> {
+    decide_translation_cached(
+        subject,
+        candidates,
+        stats,
+        config,
+        &mut ProfileCache::default(),
+    )
+}
+
+/// `decide_translation` with candidate profiles kept in `cache` between
+/// calls (same result, less work for a long-running folder).
+pub fn decide_translation_cached(
+    subject: &Subject,
+    candidates: &[Candidate],
+    stats: &KeyStats,
+    config: &FoldConfig,
+    cache: &mut ProfileCache,
 ) -> Option<Fold> {
     if subject.feed_policy != FeedPolicy::Normal || !subject.fold_translations {
         return None;
@@ -225,15 +293,19 @@ pub fn decide_translation(
     let w = |a: &str| weight(stats, a);
     let sp = profile_of(subject);
 
-    let mut profiles: HashMap<usize, Profile> = HashMap::new();
+    let mut profiles = Profiles {
+        candidates,
+        cache,
+        local: HashMap::new(),
+    };
     // Best score per (language, story), remembering the matched item.
     let mut best: HashMap<(String, i64), (usize, PairScore)> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
         if vetoed.contains(&c.story_id) || !eligible(subject, &slang, c, window) {
             continue;
         }
-        let cp = profiles.entry(i).or_insert_with(|| profile_of(&c.item));
-        let s = score_pair(&sp, cp, &w);
+        let cp = profiles.get(i);
+        let s = score_pair(&sp, &cp, &w);
         let lang = primary_lang(c.item.lang.as_deref()).unwrap_or_default();
         let slot = best
             .entry((lang, c.story_id))
@@ -277,7 +349,7 @@ pub fn decide_translation(
             if s.score - rs.score >= MARGIN {
                 break;
             }
-            if !is_twin(candidates, i, j, &mut profiles, &w) {
+            if !is_twin(i, j, &mut profiles, &w) {
                 runner_up = rs.score;
                 break;
             }
@@ -308,25 +380,10 @@ pub fn decide_translation(
 
 /// Two candidates of one language whose anchors coincide almost entirely, in
 /// the same order: copies of one text.
-fn is_twin(
-    candidates: &[Candidate],
-    a: usize,
-    b: usize,
-    profiles: &mut HashMap<usize, Profile>,
-    w: &dyn Fn(&str) -> f64,
-) -> bool {
-    for k in [a, b] {
-        profiles
-            .entry(k)
-            .or_insert_with(|| profile_of(&candidates[k].item));
-    }
-    match (profiles.get(&a), profiles.get(&b)) {
-        (Some(pa), Some(pb)) => {
-            let s = score_pair(pa, pb, w);
-            s.dice >= TWIN_DICE && s.order >= TWIN_ORDER
-        }
-        _ => false,
-    }
+fn is_twin(a: usize, b: usize, profiles: &mut Profiles<'_>, w: &dyn Fn(&str) -> f64) -> bool {
+    let (pa, pb) = (profiles.get(a), profiles.get(b));
+    let s = score_pair(&pa, &pb, w);
+    s.dice >= TWIN_DICE && s.order >= TWIN_ORDER
 }
 
 /// Mutual best match, from the matched candidate's side: no other item in
@@ -338,13 +395,10 @@ fn is_subjects_best_rival(
     candidates: &[Candidate],
     matched: usize,
     score: f64,
-    profiles: &mut HashMap<usize, Profile>,
+    profiles: &mut Profiles<'_>,
     w: &dyn Fn(&str) -> f64,
 ) -> bool {
-    let mp = profiles
-        .entry(matched)
-        .or_insert_with(|| profile_of(&candidates[matched].item))
-        .clone();
+    let mp = profiles.get(matched);
     for (j, x) in candidates.iter().enumerate() {
         if j == matched || primary_lang(x.item.lang.as_deref()).as_deref() != Some(slang) {
             continue;
@@ -352,8 +406,8 @@ fn is_subjects_best_rival(
         if x.item.content_text == subject.content_text && x.item.title == subject.title {
             continue;
         }
-        let xp = profiles.entry(j).or_insert_with(|| profile_of(&x.item));
-        if score_pair(&mp, xp, w).score > score + REVERSE_MARGIN {
+        let xp = profiles.get(j);
+        if score_pair(&mp, &xp, w).score > score + REVERSE_MARGIN {
             return false;
         }
     }
@@ -631,6 +685,37 @@ mod tests {
             ],
         );
         assert!(matches!(fold.map(|f| f.story_id), Some(20 | 30)));
+    }
+
+    #[test]
+    fn cached_profiles_give_the_same_decision_and_notice_updates() {
+        let mut cache = ProfileCache::default();
+        let de = item(DE_TITLE, DE, "de", 2);
+        let cfg = FoldConfig::default();
+        let stats = KeyStats::default();
+        let cands = [cand(1, 10, en())];
+        let plain = decide(&de, &cands);
+        assert!(plain.is_some());
+        assert_eq!(
+            decide_translation_cached(&de, &cands, &stats, &cfg, &mut cache),
+            plain
+        );
+        assert_eq!(
+            decide_translation_cached(&de, &cands, &stats, &cfg, &mut cache),
+            plain
+        );
+        // Item 1 updated in place with unrelated text: no stale profile.
+        let other = [cand(
+            1,
+            10,
+            item(
+                "Rain in Lisbon",
+                "Heavy rain hit Lisbon and Porto on Monday.",
+                "en",
+                0,
+            ),
+        )];
+        assert!(decide_translation_cached(&de, &other, &stats, &cfg, &mut cache).is_none());
     }
 
     #[test]
