@@ -73,7 +73,7 @@ impl Default for Config {
             database_url: String::new(),
             listen: "127.0.0.1:9187".to_string(),
             log_format: LogFormat::Text,
-            log_filter: "info".to_string(),
+            log_filter: "info,sqlx=warn".to_string(),
             instance: String::new(),
             fetch: FetchConfig::default(),
             fold: FoldConfig::default(),
