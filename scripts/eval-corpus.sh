@@ -41,10 +41,13 @@ esac
 
 ff() { "$FEEDFOLD_BIN" --database "$db" "$@"; }
 for f in "$corpus"/dev/feeds/*; do ff feeds add "$f" >/dev/null; done
+expected=$(tail -n +2 "$corpus/dev/truth.tsv" | grep -c .)
 echo "== $backend: first pass"
-ff poll --once | tail -n 1
+first=$(ff poll --once | tail -n 1); echo "$first"
 echo "== $backend: second pass (must add nothing)"
-ff poll --once | tail -n 1
+second=$(ff poll --once | tail -n 1); echo "$second"
+case "$first" in *"items: $expected new"*) ;; *) echo "FAIL: expected $expected new items" >&2; exit 1 ;; esac
+case "$second" in *"items: 0 new, $expected already seen"*) ;; *) echo "FAIL: the second pass stored something" >&2; exit 1 ;; esac
 export_rows "SELECT coalesce(nullif(i.guid, ''), i.url) AS key, i.story_id AS assigned_story,
        CASE WHEN s.canonical_item_id = i.id THEN 1 ELSE 0 END AS is_canonical
 FROM items i JOIN stories s ON s.id = i.story_id" > "$work/assignment.tsv"
