@@ -186,12 +186,12 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
     }
     let fetch = FetchConfig { allow_private_networks: true, ..FetchConfig::default() };
     let concurrency = fetch.max_concurrent;
-    let ctx = Context {
-        store: store.clone(),
-        fetcher: Fetcher::new(&fetch)?,
-        fold: FoldConfig::default(),
-        scheduler: SchedulerConfig::default(),
-    };
+    let ctx = Context::new(
+        store.clone(),
+        Fetcher::new(&fetch)?,
+        FoldConfig::default(),
+        SchedulerConfig::default(),
+    );
     let mut rng = corpus::rng(11);
 
     // Warm-up: every feed answers 200 once and its items are stored, so the

@@ -478,12 +478,12 @@ impl std::fmt::Display for PassSummary {
 
 async fn poll_pass<S: Store>(config: &Config, store: &S, all: bool) -> Result<PassSummary> {
     let started = std::time::Instant::now();
-    let ctx = refresh::Context {
-        store: store.clone(),
-        fetcher: Fetcher::new(&config.fetch)?,
-        fold: config.fold.clone(),
-        scheduler: config.scheduler.clone(),
-    };
+    let ctx = refresh::Context::new(
+        store.clone(),
+        Fetcher::new(&config.fetch)?,
+        config.fold.clone(),
+        config.scheduler.clone(),
+    );
     let now = chrono::Utc::now();
     let feeds: Vec<Feed> = store
         .feeds()
@@ -646,18 +646,13 @@ async fn run_daemon(config: Config) -> Result<ExitCode> {
 async fn serve<S: Store>(config: Config, store: S, token: CancellationToken) -> Result<ExitCode> {
     store.migrate().await.context("cannot apply migrations")?;
     add_config_feeds(&config, &store).await?;
-    let ctx = refresh::Context {
-        store: store.clone(),
-        fetcher: Fetcher::new(&config.fetch)?,
-        fold: config.fold.clone(),
-        scheduler: config.scheduler.clone(),
-    };
-    let mut settings = daemon::DaemonSettings::new(daemon::poll_fn(move |feed| {
-        let ctx = ctx.clone();
-        async move {
-            refresh::feed(&ctx, feed).await;
-        }
-    }));
+    let ctx = refresh::Context::new(
+        store.clone(),
+        Fetcher::new(&config.fetch)?,
+        config.fold.clone(),
+        config.scheduler.clone(),
+    );
+    let mut settings = daemon::DaemonSettings::new(daemon::refresh_poll(ctx));
     if !config.instance.is_empty() {
         settings.owner = config.instance.clone();
     }

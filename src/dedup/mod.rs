@@ -557,6 +557,25 @@ pub fn decide(
     stats: &KeyStats,
     config: &FoldConfig,
 ) -> Decision {
+    decide_cached(
+        subject,
+        candidates,
+        stats,
+        config,
+        &mut xling::ProfileCache::default(),
+    )
+}
+
+/// `decide`, reusing translation profiles of stored items between calls:
+/// consecutive decisions see mostly the same candidates, and profiling them
+/// is most of the cost of the translation signal.
+pub fn decide_cached(
+    subject: &Subject,
+    candidates: &[Candidate],
+    stats: &KeyStats,
+    config: &FoldConfig,
+    cache: &mut xling::ProfileCache,
+) -> Decision {
     if subject.feed_policy != FeedPolicy::Normal {
         return Decision::NewStory;
     }
@@ -605,7 +624,7 @@ pub fn decide(
         best = None;
     }
     if best.is_none() {
-        best = xling::decide_translation(subject, candidates, stats, config)
+        best = xling::decide_translation_cached(subject, candidates, stats, config, cache)
             .filter(|f| !vetoed.contains(&f.story_id));
     }
     let Some(mut fold) = best else {

@@ -215,7 +215,7 @@ pub struct ProfileCache {
 }
 
 /// Items a `ProfileCache` holds before it starts over.
-pub const PROFILE_CACHE_ITEMS: usize = 20_000;
+pub const PROFILE_CACHE_ITEMS: usize = 4_096;
 
 impl ProfileCache {
     fn get(&mut self, c: &Candidate) -> Arc<Profile> {

@@ -5,12 +5,14 @@
 
 pub mod prepare;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::daemon::metrics;
+use crate::dedup::xling::ProfileCache;
 use crate::dedup::{self, FoldConfig, Subject};
 use crate::fetch::{ErrorClass, Fetcher, Outcome, Validators};
 use crate::parse::{self, ParsedFeed};
@@ -24,6 +26,21 @@ pub struct Context<S> {
     pub fetcher: Fetcher,
     pub fold: FoldConfig,
     pub scheduler: SchedulerConfig,
+    /// Translation profiles of stored items, shared by every refresh of this
+    /// process (see `dedup::decide_cached`).
+    pub profiles: Arc<Mutex<ProfileCache>>,
+}
+
+impl<S> Context<S> {
+    pub fn new(store: S, fetcher: Fetcher, fold: FoldConfig, scheduler: SchedulerConfig) -> Self {
+        Context {
+            store,
+            fetcher,
+            fold,
+            scheduler,
+            profiles: Arc::default(),
+        }
+    }
 }
 
 /// What one refresh did, for `poll --once` summaries and tests.
@@ -324,7 +341,10 @@ async fn ingest<S: Store>(
     ctx.store
         .ingest_item(folding, item, config.window, |candidates, stats| {
             let clock = Instant::now();
-            let decision = dedup::decide(&subject, candidates, stats, config);
+            // A poisoned cache only means another decision panicked; the
+            // cache itself is still consistent.
+            let mut cache = ctx.profiles.lock().unwrap_or_else(|p| p.into_inner());
+            let decision = dedup::decide_cached(&subject, candidates, stats, config, &mut cache);
             metrics::record_fold_decision(clock.elapsed());
             debug!(candidates = candidates.len(), ?decision, "fold decision");
             decision

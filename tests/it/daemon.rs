@@ -262,12 +262,12 @@ fn settings(
     scheduler: SchedulerConfig,
     polls: Arc<AtomicUsize>,
 ) -> DaemonSettings {
-    let ctx = Context {
-        store: store.clone(),
-        fetcher: fetcher(),
-        fold: FoldConfig::default(),
-        scheduler: scheduler.clone(),
-    };
+    let ctx = Context::new(
+        store.clone(),
+        fetcher(),
+        FoldConfig::default(),
+        scheduler.clone(),
+    );
     let refresh = daemon::refresh_poll(ctx);
     let mut s = DaemonSettings::new(daemon::poll_fn(move |feed| {
         polls.fetch_add(1, Ordering::Relaxed);
