@@ -120,6 +120,9 @@ enum Cmd {
         /// Share of conditional requests answered 200 with a changed feed.
         #[arg(long, default_value_t = 0.1)]
         changed: f64,
+        /// Items per feed document.
+        #[arg(long, default_value_t = 5)]
+        items: u64,
     },
 }
 
@@ -150,7 +153,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Cmd::FanoutFloor { list, concurrency } => rt.block_on(fanout::floor(&list, concurrency)),
-        Cmd::Serve { feeds, hosts, port, changed } => rt.block_on(fanout::serve(feeds, hosts, port, changed)),
+        Cmd::Serve { feeds, hosts, port, changed, items } => rt.block_on(fanout::serve(feeds, hosts, port, changed, items)),
     }
 }
 
