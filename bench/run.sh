@@ -32,6 +32,7 @@ ROWS="$OUT/rows.tsv"
 
 log() { echo "== $*" | tee -a "$LOG" >&2; }
 
+log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "building (release)"
 if ! cargo build --release -q -p feedfold -p feedfold-bench 2>&1 | tee -a "$LOG" >&2; then
     echo "build failed" >&2
@@ -91,11 +92,13 @@ pg_skip() {
     printf '%s\tskipped: PostgreSQL unreachable (%s)\t-\t-\t-\n' "$1" "$(echo "$PG_REASON" | head -1 | cut -c1-80)" >> "$ROWS"
 }
 
+# Sizes can be overridden (the timed batch is small because ingest runs at
+# tens of items/s today; see BENCHMARKS.md).
 if [ "$QUICK" = 1 ]; then
-    run ingest-sqlite ingest --backend sqlite --sizes 10000 --batch 10000
+    run ingest-sqlite ingest --backend sqlite --sizes 10000 --batch 1000
     if [ "$PG_OK" = 1 ]; then
-        run ingest-pg ingest --backend postgres --sizes 10000 --batch 10000
-        run fold-latency fold-latency --sizes 100000 --samples 500
+        run ingest-pg ingest --backend postgres --sizes 10000 --batch 1000
+        run fold-latency fold-latency --sizes 100000 --samples 300
     else
         pg_skip "ingest items/s into PostgreSQL"
         pg_skip "fold decision p50 / p99"
@@ -103,17 +106,21 @@ if [ "$QUICK" = 1 ]; then
     run fingerprint fingerprint --docs 600 "${PYARG[@]}"
     run parse parse --sizes 10000,100000,1000000 --seconds 0.5 "${PYARG[@]}"
     run fanout fanout --feeds 1000 --hosts 100
-    run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 15 --seconds 15
+    run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 30 --seconds 10
 else
-    run ingest-sqlite ingest --backend sqlite --sizes 10000,100000,1000000 --batch 10000
-    run ingest-pg ingest --backend postgres --sizes 10000,100000,1000000 --batch 10000
-    run fold-latency fold-latency --sizes 1000000,10000000 --samples 2000
+    INGEST_SIZES=${BENCH_INGEST_SIZES:-10000,100000,1000000}
+    INGEST_BATCH=${BENCH_INGEST_BATCH:-2000}
+    FOLD_SIZES=${BENCH_FOLD_SIZES:-1000000,10000000}
+    run ingest-sqlite ingest --backend sqlite --sizes "$INGEST_SIZES" --batch "$INGEST_BATCH"
+    run ingest-pg ingest --backend postgres --sizes "$INGEST_SIZES" --batch "$INGEST_BATCH"
+    run fold-latency fold-latency --sizes "$FOLD_SIZES" --samples 1000
     run fingerprint fingerprint --docs 3000 "${PYARG[@]}"
     run parse parse --sizes 10000,100000,1000000,5000000 --seconds 2 "${PYARG[@]}"
     run fanout fanout --feeds 10000 --hosts 1000
-    run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 30 --seconds 60
+    run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 60 --seconds 60
 fi
 
+log "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 {
     echo
     echo "feedfold benchmarks ($([ "$QUICK" = 1 ] && echo quick || echo full)), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"

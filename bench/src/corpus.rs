@@ -16,73 +16,398 @@ use rand::{Rng, SeedableRng};
 pub const LANGS: [&str; 6] = ["en", "de", "fr", "ru", "ko", "zh"];
 
 const EN_COMMON: &[&str] = &[
-    "the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "was", "with", "as", "by", "it",
-    "said", "at", "from", "its", "has", "have", "will", "an", "be", "are", "this", "which", "after",
-    "more", "than", "new", "year", "market", "company", "government", "people", "first", "two",
-    "also", "last", "week", "would", "could", "about", "over", "into", "their", "percent", "bank",
-    "report", "officials", "plan", "city", "board", "investors", "shares", "according", "statement",
-    "minister", "police", "court", "deal", "prices", "growth", "data", "service", "project",
-    "agency", "workers", "group", "public", "state", "while", "since", "before", "under", "between",
-    "record", "quarter", "analysts", "expected", "announced", "million", "billion", "strong",
-    "weak", "local", "national", "global", "early", "late", "major", "small", "rules", "policy",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "a",
+    "is",
+    "that",
+    "for",
+    "on",
+    "was",
+    "with",
+    "as",
+    "by",
+    "it",
+    "said",
+    "at",
+    "from",
+    "its",
+    "has",
+    "have",
+    "will",
+    "an",
+    "be",
+    "are",
+    "this",
+    "which",
+    "after",
+    "more",
+    "than",
+    "new",
+    "year",
+    "market",
+    "company",
+    "government",
+    "people",
+    "first",
+    "two",
+    "also",
+    "last",
+    "week",
+    "would",
+    "could",
+    "about",
+    "over",
+    "into",
+    "their",
+    "percent",
+    "bank",
+    "report",
+    "officials",
+    "plan",
+    "city",
+    "board",
+    "investors",
+    "shares",
+    "according",
+    "statement",
+    "minister",
+    "police",
+    "court",
+    "deal",
+    "prices",
+    "growth",
+    "data",
+    "service",
+    "project",
+    "agency",
+    "workers",
+    "group",
+    "public",
+    "state",
+    "while",
+    "since",
+    "before",
+    "under",
+    "between",
+    "record",
+    "quarter",
+    "analysts",
+    "expected",
+    "announced",
+    "million",
+    "billion",
+    "strong",
+    "weak",
+    "local",
+    "national",
+    "global",
+    "early",
+    "late",
+    "major",
+    "small",
+    "rules",
+    "policy",
 ];
 const DE_COMMON: &[&str] = &[
-    "der", "die", "das", "und", "in", "zu", "den", "von", "mit", "ist", "im", "für", "auf", "nicht",
-    "sich", "dem", "eine", "ein", "auch", "es", "an", "als", "nach", "wie", "bei", "sagte", "hat",
-    "wurde", "werden", "sind", "noch", "mehr", "über", "Jahr", "Prozent", "Regierung", "Unternehmen",
-    "Markt", "Bank", "Stadt", "Woche", "Milliarden", "Millionen", "Bericht", "Minister", "Polizei",
-    "Gericht", "Preise", "Wachstum", "Daten", "Projekt", "Behörde", "Mitarbeiter", "Gruppe",
-    "öffentlich", "zwischen", "seit", "vor", "unter", "neue", "erste", "zwei", "letzte",
-    "Anleger", "Aktien", "Quartal", "Analysten", "erwartet", "angekündigt", "stark", "schwach",
-    "bundesweit", "weltweit", "früh", "spät", "Regeln", "Politik", "Erklärung", "laut",
+    "der",
+    "die",
+    "das",
+    "und",
+    "in",
+    "zu",
+    "den",
+    "von",
+    "mit",
+    "ist",
+    "im",
+    "für",
+    "auf",
+    "nicht",
+    "sich",
+    "dem",
+    "eine",
+    "ein",
+    "auch",
+    "es",
+    "an",
+    "als",
+    "nach",
+    "wie",
+    "bei",
+    "sagte",
+    "hat",
+    "wurde",
+    "werden",
+    "sind",
+    "noch",
+    "mehr",
+    "über",
+    "Jahr",
+    "Prozent",
+    "Regierung",
+    "Unternehmen",
+    "Markt",
+    "Bank",
+    "Stadt",
+    "Woche",
+    "Milliarden",
+    "Millionen",
+    "Bericht",
+    "Minister",
+    "Polizei",
+    "Gericht",
+    "Preise",
+    "Wachstum",
+    "Daten",
+    "Projekt",
+    "Behörde",
+    "Mitarbeiter",
+    "Gruppe",
+    "öffentlich",
+    "zwischen",
+    "seit",
+    "vor",
+    "unter",
+    "neue",
+    "erste",
+    "zwei",
+    "letzte",
+    "Anleger",
+    "Aktien",
+    "Quartal",
+    "Analysten",
+    "erwartet",
+    "angekündigt",
+    "stark",
+    "schwach",
+    "bundesweit",
+    "weltweit",
+    "früh",
+    "spät",
+    "Regeln",
+    "Politik",
+    "Erklärung",
+    "laut",
 ];
 const FR_COMMON: &[&str] = &[
-    "le", "la", "les", "de", "des", "du", "et", "en", "un", "une", "est", "que", "qui", "dans",
-    "pour", "sur", "pas", "par", "au", "avec", "a", "été", "selon", "plus", "ont", "sont", "cette",
-    "après", "avant", "entre", "depuis", "sous", "nouveau", "nouvelle", "année", "marché",
-    "entreprise", "gouvernement", "banque", "ville", "semaine", "milliards", "millions", "rapport",
-    "ministre", "police", "tribunal", "prix", "croissance", "données", "projet", "agence",
-    "salariés", "groupe", "public", "premier", "deux", "dernier", "investisseurs", "actions",
-    "trimestre", "analystes", "attendu", "annoncé", "fort", "faible", "national", "mondial",
-    "règles", "politique", "déclaration", "pourcent", "également", "ainsi", "toutefois",
+    "le",
+    "la",
+    "les",
+    "de",
+    "des",
+    "du",
+    "et",
+    "en",
+    "un",
+    "une",
+    "est",
+    "que",
+    "qui",
+    "dans",
+    "pour",
+    "sur",
+    "pas",
+    "par",
+    "au",
+    "avec",
+    "a",
+    "été",
+    "selon",
+    "plus",
+    "ont",
+    "sont",
+    "cette",
+    "après",
+    "avant",
+    "entre",
+    "depuis",
+    "sous",
+    "nouveau",
+    "nouvelle",
+    "année",
+    "marché",
+    "entreprise",
+    "gouvernement",
+    "banque",
+    "ville",
+    "semaine",
+    "milliards",
+    "millions",
+    "rapport",
+    "ministre",
+    "police",
+    "tribunal",
+    "prix",
+    "croissance",
+    "données",
+    "projet",
+    "agence",
+    "salariés",
+    "groupe",
+    "public",
+    "premier",
+    "deux",
+    "dernier",
+    "investisseurs",
+    "actions",
+    "trimestre",
+    "analystes",
+    "attendu",
+    "annoncé",
+    "fort",
+    "faible",
+    "national",
+    "mondial",
+    "règles",
+    "politique",
+    "déclaration",
+    "pourcent",
+    "également",
+    "ainsi",
+    "toutefois",
 ];
 const RU_COMMON: &[&str] = &[
-    "и", "в", "не", "на", "что", "с", "по", "как", "для", "это", "из", "о", "от", "за", "к",
-    "года", "году", "также", "после", "более", "было", "были", "будет", "заявил", "сообщил",
-    "рынок", "компания", "правительство", "банк", "город", "неделе", "миллиардов", "миллионов",
-    "доклад", "министр", "полиция", "суд", "цены", "рост", "данные", "проект", "агентство",
-    "сотрудники", "группа", "первый", "два", "последний", "инвесторы", "акции", "квартал",
-    "аналитики", "ожидается", "объявила", "сильный", "слабый", "национальный", "мировой",
-    "правила", "политика", "заявление", "процентов", "однако", "между", "около", "против",
+    "и",
+    "в",
+    "не",
+    "на",
+    "что",
+    "с",
+    "по",
+    "как",
+    "для",
+    "это",
+    "из",
+    "о",
+    "от",
+    "за",
+    "к",
+    "года",
+    "году",
+    "также",
+    "после",
+    "более",
+    "было",
+    "были",
+    "будет",
+    "заявил",
+    "сообщил",
+    "рынок",
+    "компания",
+    "правительство",
+    "банк",
+    "город",
+    "неделе",
+    "миллиардов",
+    "миллионов",
+    "доклад",
+    "министр",
+    "полиция",
+    "суд",
+    "цены",
+    "рост",
+    "данные",
+    "проект",
+    "агентство",
+    "сотрудники",
+    "группа",
+    "первый",
+    "два",
+    "последний",
+    "инвесторы",
+    "акции",
+    "квартал",
+    "аналитики",
+    "ожидается",
+    "объявила",
+    "сильный",
+    "слабый",
+    "национальный",
+    "мировой",
+    "правила",
+    "политика",
+    "заявление",
+    "процентов",
+    "однако",
+    "между",
+    "около",
+    "против",
 ];
 /// Hangul syllables; Korean words are built from two or three of them.
 const KO_SYLLABLES: &[&str] = &[
-    "가", "나", "다", "라", "마", "바", "사", "아", "자", "차", "카", "타", "파", "하", "국",
-    "정", "부", "시", "장", "대", "한", "민", "경", "제", "기", "업", "금", "융", "투", "자",
-    "발", "표", "회", "의", "원", "전", "관", "계", "자", "수", "출", "입", "세", "계", "주",
-    "식", "시", "장", "은", "행", "상", "품", "지", "역", "개", "선", "문", "화", "산", "업",
+    "가", "나", "다", "라", "마", "바", "사", "아", "자", "차", "카", "타", "파", "하", "국", "정",
+    "부", "시", "장", "대", "한", "민", "경", "제", "기", "업", "금", "융", "투", "자", "발", "표",
+    "회", "의", "원", "전", "관", "계", "자", "수", "출", "입", "세", "계", "주", "식", "시", "장",
+    "은", "행", "상", "품", "지", "역", "개", "선", "문", "화", "산", "업",
 ];
 const KO_COMMON: &[&str] = &[
-    "정부", "시장", "기업", "은행", "투자", "발표", "경제", "올해", "지난해", "국내", "해외", "관계자",
-    "계획", "규제", "성장", "가격", "주가", "분기", "실적", "증가", "감소", "정책", "회의", "대통령",
-    "장관", "서울", "지역", "사업", "기술", "개발", "이번", "가장", "이후", "최근", "따르면", "통해",
+    "정부",
+    "시장",
+    "기업",
+    "은행",
+    "투자",
+    "발표",
+    "경제",
+    "올해",
+    "지난해",
+    "국내",
+    "해외",
+    "관계자",
+    "계획",
+    "규제",
+    "성장",
+    "가격",
+    "주가",
+    "분기",
+    "실적",
+    "증가",
+    "감소",
+    "정책",
+    "회의",
+    "대통령",
+    "장관",
+    "서울",
+    "지역",
+    "사업",
+    "기술",
+    "개발",
+    "이번",
+    "가장",
+    "이후",
+    "최근",
+    "따르면",
+    "통해",
 ];
-const KO_PARTICLES: &[&str] = &["은", "는", "이", "가", "을", "를", "에", "에서", "의", "와", "로", "도"];
-const KO_ENDINGS: &[&str] = &["했다", "밝혔다", "전했다", "설명했다", "예상된다", "발표했다", "덧붙였다"];
+const KO_PARTICLES: &[&str] = &[
+    "은", "는", "이", "가", "을", "를", "에", "에서", "의", "와", "로", "도",
+];
+const KO_ENDINGS: &[&str] = &[
+    "했다",
+    "밝혔다",
+    "전했다",
+    "설명했다",
+    "예상된다",
+    "발표했다",
+    "덧붙였다",
+];
 /// Common Han characters; Chinese text is written without spaces.
 const ZH_CHARS: &[&str] = &[
-    "的", "一", "是", "在", "不", "了", "有", "和", "人", "这", "中", "大", "为", "上", "个",
-    "国", "我", "以", "要", "他", "时", "来", "用", "们", "生", "到", "作", "地", "于", "出",
-    "就", "分", "对", "成", "会", "可", "主", "发", "年", "动", "同", "工", "也", "能", "下",
-    "过", "子", "说", "产", "种", "面", "而", "方", "后", "多", "定", "行", "学", "法", "所",
-    "民", "得", "经", "十", "三", "之", "进", "着", "等", "部", "度", "家", "电", "力", "里",
-    "如", "水", "化", "高", "自", "二", "理", "起", "小", "物", "现", "实", "加", "量", "都",
-    "两", "体", "制", "机", "当", "使", "点", "从", "业", "本", "去", "把", "性", "好", "应",
-    "开", "它", "合", "还", "因", "由", "其", "些", "然", "前", "外", "天", "政", "四", "日",
-    "那", "社", "义", "事", "平", "形", "相", "全", "表", "间", "样", "与", "关", "各", "重",
-    "新", "线", "内", "数", "正", "心", "反", "你", "明", "看", "原", "又", "么", "利", "比",
-    "或", "但", "质", "气", "第", "向", "道", "命", "此", "变", "条", "只", "没", "结", "解",
-    "银", "行", "市", "场", "投", "资", "券", "货", "币", "价", "格", "增", "长", "率", "企",
+    "的", "一", "是", "在", "不", "了", "有", "和", "人", "这", "中", "大", "为", "上", "个", "国",
+    "我", "以", "要", "他", "时", "来", "用", "们", "生", "到", "作", "地", "于", "出", "就", "分",
+    "对", "成", "会", "可", "主", "发", "年", "动", "同", "工", "也", "能", "下", "过", "子", "说",
+    "产", "种", "面", "而", "方", "后", "多", "定", "行", "学", "法", "所", "民", "得", "经", "十",
+    "三", "之", "进", "着", "等", "部", "度", "家", "电", "力", "里", "如", "水", "化", "高", "自",
+    "二", "理", "起", "小", "物", "现", "实", "加", "量", "都", "两", "体", "制", "机", "当", "使",
+    "点", "从", "业", "本", "去", "把", "性", "好", "应", "开", "它", "合", "还", "因", "由", "其",
+    "些", "然", "前", "外", "天", "政", "四", "日", "那", "社", "义", "事", "平", "形", "相", "全",
+    "表", "间", "样", "与", "关", "各", "重", "新", "线", "内", "数", "正", "心", "反", "你", "明",
+    "看", "原", "又", "么", "利", "比", "或", "但", "质", "气", "第", "向", "道", "命", "此", "变",
+    "条", "只", "没", "结", "解", "银", "行", "市", "场", "投", "资", "券", "货", "币", "价", "格",
+    "增", "长", "率", "企",
 ];
 
 const LATIN_ONSETS: &[&str] = &[
@@ -149,7 +474,10 @@ impl Default for GenConfig {
             feeds: 200,
             min_bytes: 2_000,
             max_bytes: 5_000,
-            start: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_else(Utc::now),
+            start: Utc
+                .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
             mean_gap_secs: 120.0,
         }
     }
@@ -233,7 +561,9 @@ impl Gen {
         self.next_story += 1;
         let topic = Topic::new(&mut self.rng, lang);
         let title = topic.headline(&mut self.rng);
-        let target = self.rng.random_range(self.cfg.min_bytes..=self.cfg.max_bytes.max(self.cfg.min_bytes));
+        let target = self
+            .rng
+            .random_range(self.cfg.min_bytes..=self.cfg.max_bytes.max(self.cfg.min_bytes));
         let mut paragraphs = Vec::new();
         let mut size = 0;
         while size < target.saturating_sub(200) {
@@ -242,7 +572,10 @@ impl Gen {
             paragraphs.push(p);
         }
         let guid = self.guid();
-        let url = format!("https://news{feed}.example.com/{}/story-{guid}", self.clock.format("%Y/%m"));
+        let url = format!(
+            "https://news{feed}.example.com/{}/story-{guid}",
+            self.clock.format("%Y/%m")
+        );
         let published = self.clock;
         let html = paragraphs_html(&paragraphs);
         if self.recent.len() >= 256 {
@@ -273,12 +606,21 @@ impl Gen {
         let idx = self.rng.random_range(0..self.recent.len());
         let (story, lang, title, paragraphs, orig_url, orig_published) = {
             let o = &self.recent[idx];
-            (o.story, o.lang, o.title.clone(), o.paragraphs.clone(), o.url.clone(), o.published)
+            (
+                o.story,
+                o.lang,
+                o.title.clone(),
+                o.paragraphs.clone(),
+                o.url.clone(),
+                o.published,
+            )
         };
         // A feed of the same language that did not publish the original.
         let langs = LANGS.len();
         let lang_idx = LANGS.iter().position(|l| *l == lang).unwrap_or(0);
-        let slots = (self.cfg.feeds.max(langs) - lang_idx).div_ceil(langs).max(1);
+        let slots = (self.cfg.feeds.max(langs) - lang_idx)
+            .div_ceil(langs)
+            .max(1);
         let feed = lang_idx + langs * self.rng.random_range(0..slots);
         let variant = match self.rng.random_range(0..100) {
             0..=29 => Variant::Footer,
@@ -301,7 +643,10 @@ impl Gen {
                 let mut h = String::new();
                 // Some republishers glue the summary in front of the body.
                 if feed % 2 == 0 {
-                    h.push_str(&format!("<p>{}</p>", escape(&first_sentences(&paragraphs[0], 2))));
+                    h.push_str(&format!(
+                        "<p>{}</p>",
+                        escape(&first_sentences(&paragraphs[0], 2))
+                    ));
                 }
                 h.push_str(&paragraphs_html(&paragraphs));
                 h.push_str(&format!("<p><em>{}</em></p>", escape(&d)));
@@ -309,11 +654,17 @@ impl Gen {
             }
             Variant::TruncatedLead => {
                 let lead = first_sentences(&paragraphs[0], self.rng.random_range(2..=3));
-                format!("<p>{} […]</p><p><a href=\"{orig_url}\">Read more</a></p>", escape(&lead))
+                format!(
+                    "<p>{} […]</p><p><a href=\"{orig_url}\">Read more</a></p>",
+                    escape(&lead)
+                )
             }
             Variant::LightEdit => {
                 title_out = edit_words(&mut self.rng, &title, 1);
-                let edited: Vec<String> = paragraphs.iter().map(|p| edit_words(&mut self.rng, p, 2)).collect();
+                let edited: Vec<String> = paragraphs
+                    .iter()
+                    .map(|p| edit_words(&mut self.rng, p, 2))
+                    .collect();
                 paragraphs_html(&edited)
             }
             Variant::HeadlineOnly | Variant::Original => String::new(),
@@ -324,7 +675,8 @@ impl Gen {
         let published = if self.rng.random_bool(0.05) {
             orig_published - Duration::minutes(self.rng.random_range(1..30))
         } else {
-            orig_published.max(self.clock - Duration::hours(6)) + Duration::minutes(self.rng.random_range(1..600))
+            orig_published.max(self.clock - Duration::hours(6))
+                + Duration::minutes(self.rng.random_range(1..600))
         };
         Article {
             story,
@@ -353,7 +705,12 @@ impl Topic {
         let words = (0..40).map(|_| synth_word(rng, lang)).collect();
         let names = (0..4).map(|_| person(rng, lang)).collect();
         let orgs = (0..3).map(|_| org(rng, lang)).collect();
-        Topic { lang, words, names, orgs }
+        Topic {
+            lang,
+            words,
+            names,
+            orgs,
+        }
     }
 
     fn word(&self, rng: &mut StdRng) -> String {
@@ -402,7 +759,10 @@ impl Topic {
                     }
                 }
                 let at = rng.random_range(0..words.len());
-                words.insert(at, self.names[rng.random_range(0..self.names.len())].clone());
+                words.insert(
+                    at,
+                    self.names[rng.random_range(0..self.names.len())].clone(),
+                );
                 if rng.random_bool(0.5) {
                     let at = rng.random_range(0..words.len());
                     words.insert(at, self.orgs[rng.random_range(0..self.orgs.len())].clone());
@@ -431,7 +791,10 @@ impl Topic {
     fn paragraph(&self, rng: &mut StdRng) -> String {
         let n = rng.random_range(2..5);
         let sep = if self.lang == "zh" { "" } else { " " };
-        (0..n).map(|_| self.sentence(rng)).collect::<Vec<_>>().join(sep)
+        (0..n)
+            .map(|_| self.sentence(rng))
+            .collect::<Vec<_>>()
+            .join(sep)
     }
 
     fn headline(&self, rng: &mut StdRng) -> String {
@@ -468,14 +831,32 @@ fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
 
 fn synth_word(rng: &mut StdRng, lang: &str) -> String {
     match lang {
-        "ko" => (0..rng.random_range(2..4)).map(|_| pick(rng, KO_SYLLABLES)).collect(),
-        "zh" => (0..rng.random_range(1..3)).map(|_| pick(rng, ZH_CHARS)).collect(),
+        "ko" => (0..rng.random_range(2..4))
+            .map(|_| pick(rng, KO_SYLLABLES))
+            .collect(),
+        "zh" => (0..rng.random_range(1..3))
+            .map(|_| pick(rng, ZH_CHARS))
+            .collect(),
         "ru" => (0..rng.random_range(2..4))
-            .map(|_| format!("{}{}{}", pick(rng, CYR_ONSETS), pick(rng, CYR_VOWELS), pick(rng, CYR_CODAS)))
+            .map(|_| {
+                format!(
+                    "{}{}{}",
+                    pick(rng, CYR_ONSETS),
+                    pick(rng, CYR_VOWELS),
+                    pick(rng, CYR_CODAS)
+                )
+            })
             .collect(),
         _ => {
             let mut w: String = (0..rng.random_range(1..4))
-                .map(|_| format!("{}{}{}", pick(rng, LATIN_ONSETS), pick(rng, LATIN_VOWELS), pick(rng, LATIN_CODAS)))
+                .map(|_| {
+                    format!(
+                        "{}{}{}",
+                        pick(rng, LATIN_ONSETS),
+                        pick(rng, LATIN_VOWELS),
+                        pick(rng, LATIN_CODAS)
+                    )
+                })
                 .collect();
             if lang == "de" && rng.random_bool(0.3) {
                 w.push_str(pick(rng, &["ung", "keit", "heit", "schaft"]));
@@ -490,7 +871,14 @@ fn synth_word(rng: &mut StdRng, lang: &str) -> String {
 
 fn capitalized(rng: &mut StdRng) -> String {
     let w: String = (0..rng.random_range(2..4))
-        .map(|_| format!("{}{}{}", pick(rng, LATIN_ONSETS), pick(rng, LATIN_VOWELS), pick(rng, LATIN_CODAS)))
+        .map(|_| {
+            format!(
+                "{}{}{}",
+                pick(rng, LATIN_ONSETS),
+                pick(rng, LATIN_VOWELS),
+                pick(rng, LATIN_CODAS)
+            )
+        })
         .collect();
     let mut c = w.chars();
     match c.next() {
@@ -502,7 +890,9 @@ fn capitalized(rng: &mut StdRng) -> String {
 fn person(rng: &mut StdRng, lang: &str) -> String {
     match lang {
         "ko" => (0..3).map(|_| pick(rng, KO_SYLLABLES)).collect(),
-        "zh" => (0..rng.random_range(2..4)).map(|_| pick(rng, ZH_CHARS)).collect(),
+        "zh" => (0..rng.random_range(2..4))
+            .map(|_| pick(rng, ZH_CHARS))
+            .collect(),
         "ru" => {
             let w: String = (0..3)
                 .map(|_| format!("{}{}", pick(rng, CYR_ONSETS), pick(rng, CYR_VOWELS)))
@@ -545,9 +935,18 @@ fn amount(rng: &mut StdRng, lang: &str) -> String {
     let n = rng.random_range(2..999);
     let frac = rng.random_range(0..10);
     match lang {
-        "de" => format!("{n},{frac} {}", pick(rng, &["Milliarden Euro", "Millionen Euro", "Prozent"])),
-        "fr" => format!("{n},{frac} {}", pick(rng, &["milliards d'euros", "millions de dollars", "%"])),
-        "ru" => format!("{n},{frac} {}", pick(rng, &["млрд рублей", "млн долларов", "%"])),
+        "de" => format!(
+            "{n},{frac} {}",
+            pick(rng, &["Milliarden Euro", "Millionen Euro", "Prozent"])
+        ),
+        "fr" => format!(
+            "{n},{frac} {}",
+            pick(rng, &["milliards d'euros", "millions de dollars", "%"])
+        ),
+        "ru" => format!(
+            "{n},{frac} {}",
+            pick(rng, &["млрд рублей", "млн долларов", "%"])
+        ),
         "ko" => format!("{n}{}", pick(rng, &["억 원", "조 원", "%"])),
         "zh" => format!("{n}{}", pick(rng, &["亿元", "万美元", "%"])),
         _ => format!("${n}.{frac} {}", pick(rng, &["billion", "million"])),
@@ -557,7 +956,9 @@ fn amount(rng: &mut StdRng, lang: &str) -> String {
 fn footer(lang: &str, title: &str, url: &str, site: &str) -> String {
     let t = escape(title);
     match lang {
-        "fr" => format!("<p>L'article <a href=\"{url}\">{t}</a> est apparu en premier sur {site}.</p>"),
+        "fr" => {
+            format!("<p>L'article <a href=\"{url}\">{t}</a> est apparu en premier sur {site}.</p>")
+        }
         "de" => format!("<p>Der Beitrag <a href=\"{url}\">{t}</a> erschien zuerst auf {site}.</p>"),
         "ru" => format!("<p>Запись <a href=\"{url}\">{t}</a> впервые появилась на {site}.</p>"),
         "ko" => format!("<p><a href=\"{url}\">{t}</a> 기사는 {site}에 처음 게재되었습니다.</p>"),
@@ -666,7 +1067,10 @@ pub fn plain_text(a: &Article) -> String {
             _ => {}
         }
     }
-    out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"")
+    out.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
 }
 
 // ---------------------------------------------------------------- feeds
@@ -713,8 +1117,14 @@ fn rss_item(a: &Article) -> String {
     );
     if !a.html.is_empty() {
         let lead = first_sentences(&plain_text(a), 1);
-        s.push_str(&format!("<description>{}</description>", escape(lead.trim())));
-        s.push_str(&format!("<content:encoded>{}</content:encoded>", cdata(&a.html)));
+        s.push_str(&format!(
+            "<description>{}</description>",
+            escape(lead.trim())
+        ));
+        s.push_str(&format!(
+            "<content:encoded>{}</content:encoded>",
+            cdata(&a.html)
+        ));
     }
     s.push_str("</item>\n");
     s
@@ -731,7 +1141,10 @@ fn atom_entry(a: &Article) -> String {
         escape(&Gen::site_name(a.feed)),
     );
     if !a.html.is_empty() {
-        s.push_str(&format!("<content type=\"html\">{}</content>", escape(&a.html)));
+        s.push_str(&format!(
+            "<content type=\"html\">{}</content>",
+            escape(&a.html)
+        ));
     }
     s.push_str("</entry>\n");
     s
@@ -768,7 +1181,11 @@ pub fn feed_document(kind: FeedKind, feed: usize, items: &[Article]) -> String {
             s
         }
         FeedKind::Atom => {
-            let updated = items.iter().map(|a| a.published).max().unwrap_or_else(Utc::now);
+            let updated = items
+                .iter()
+                .map(|a| a.published)
+                .max()
+                .unwrap_or_else(Utc::now);
             let mut s = format!(
                 "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{lang}\"><title>{title}</title><id>{site}</id><link rel=\"alternate\" href=\"{site}\"/><link rel=\"self\" href=\"{site}feed.atom\"/><updated>{}</updated>\n",
                 updated.to_rfc3339()
@@ -794,7 +1211,13 @@ pub fn feed_document(kind: FeedKind, feed: usize, items: &[Article]) -> String {
 
 /// A feed of about `target_bytes`, with as many generated articles as fit.
 pub fn feed_of_size(kind: FeedKind, target_bytes: usize, seed: u64) -> (String, usize) {
-    let mut g = Gen::new(seed, GenConfig { copy_share: 0.2, ..GenConfig::default() });
+    let mut g = Gen::new(
+        seed,
+        GenConfig {
+            copy_share: 0.2,
+            ..GenConfig::default()
+        },
+    );
     let mut items = Vec::new();
     let mut approx = 600;
     while approx < target_bytes {
@@ -820,16 +1243,31 @@ mod tests {
 
     #[test]
     fn same_seed_same_corpus() {
-        let a: Vec<String> = Gen::new(7, GenConfig::default()).articles(50).into_iter().map(|a| a.html).collect();
-        let b: Vec<String> = Gen::new(7, GenConfig::default()).articles(50).into_iter().map(|a| a.html).collect();
+        let a: Vec<String> = Gen::new(7, GenConfig::default())
+            .articles(50)
+            .into_iter()
+            .map(|a| a.html)
+            .collect();
+        let b: Vec<String> = Gen::new(7, GenConfig::default())
+            .articles(50)
+            .into_iter()
+            .map(|a| a.html)
+            .collect();
         assert_eq!(a, b);
     }
 
     #[test]
     fn originals_are_two_to_five_kb_and_copies_exist() {
         let arts = Gen::new(1, GenConfig::default()).articles(600);
-        let originals: Vec<_> = arts.iter().filter(|a| a.variant == Variant::Original).collect();
-        assert!(originals.iter().all(|a| a.html.len() >= 1_500 && a.html.len() <= 6_000));
+        let originals: Vec<_> = arts
+            .iter()
+            .filter(|a| a.variant == Variant::Original)
+            .collect();
+        assert!(
+            originals
+                .iter()
+                .all(|a| a.html.len() >= 1_500 && a.html.len() <= 6_000)
+        );
         let copies = arts.len() - originals.len();
         assert!(copies > 100 && copies < 300, "copies {copies}");
         for lang in LANGS {
@@ -837,7 +1275,9 @@ mod tests {
         }
         // A copy shares its story with an original of the same language.
         for c in arts.iter().filter(|a| a.variant != Variant::Original) {
-            let o = arts.iter().find(|a| a.story == c.story && a.variant == Variant::Original);
+            let o = arts
+                .iter()
+                .find(|a| a.story == c.story && a.variant == Variant::Original);
             assert_eq!(o.map(|o| o.lang), Some(c.lang));
         }
     }
@@ -846,7 +1286,12 @@ mod tests {
     fn feeds_reach_their_size_and_parse() {
         for kind in [FeedKind::Rss, FeedKind::Atom, FeedKind::Json] {
             let (doc, n) = feed_of_size(kind, 100_000, 3);
-            assert!(doc.len() > 80_000 && doc.len() < 140_000, "{} {}", kind.name(), doc.len());
+            assert!(
+                doc.len() > 80_000 && doc.len() < 140_000,
+                "{} {}",
+                kind.name(),
+                doc.len()
+            );
             let parsed = feedfold::parse::feed(&doc, None).expect("parses");
             assert_eq!(parsed.items.len(), n);
         }

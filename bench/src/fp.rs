@@ -110,21 +110,61 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
         Ok(v) => {
             let py_sim = v["simhash_docs_per_s"].as_f64().unwrap_or(f64::NAN);
             let py_min = v["minhash_docs_per_s"].as_f64().unwrap_or(f64::NAN);
-            println!("  python simhash: {} docs/s, datasketch MinHash(128): {} docs/s", num(py_sim), num(py_min));
-            row("fingerprint docs/s/core (prepare+signature) vs Python simhash", &num(ours), &num(py_sim), &ratio(ours, py_sim), target);
-            row("fingerprint docs/s/core (prepare+signature) vs datasketch MinHash128", &num(ours), &num(py_min), &ratio(ours, py_min), "-");
+            println!(
+                "  python simhash: {} docs/s, datasketch MinHash(128): {} docs/s",
+                num(py_sim),
+                num(py_min)
+            );
+            row(
+                "fingerprint docs/s/core (prepare+signature) vs Python simhash",
+                &num(ours),
+                &num(py_sim),
+                &ratio(ours, py_sim),
+                target,
+            );
+            row(
+                "fingerprint docs/s/core (prepare+signature) vs datasketch MinHash128",
+                &num(ours),
+                &num(py_min),
+                &ratio(ours, py_min),
+                "-",
+            );
             if let Some(step) = step {
-                row("simhash step alone vs Python simhash", &num(step), &num(py_sim), &ratio(step, py_sim), "-");
+                row(
+                    "simhash step alone vs Python simhash",
+                    &num(step),
+                    &num(py_sim),
+                    &ratio(step, py_sim),
+                    "-",
+                );
             }
         }
         Err(e) => {
             println!("  Python peers skipped: {e}");
-            row("fingerprint docs/s/core (prepare+signature)", &num(ours), "Python peers skipped", "-", target);
+            row(
+                "fingerprint docs/s/core (prepare+signature)",
+                &num(ours),
+                "Python peers skipped",
+                "-",
+                target,
+            );
         }
     }
-    row("fingerprint docs/s/core (prepare+signature) vs simhash crate", &num(ours), &num(crate_rate), &ratio(ours, crate_rate), "- (crate is word-unigram, unfit)");
+    row(
+        "fingerprint docs/s/core (prepare+signature) vs simhash crate",
+        &num(ours),
+        &num(crate_rate),
+        &ratio(ours, crate_rate),
+        "- (crate is word-unigram, unfit)",
+    );
     if let Some(step) = step {
-        row("simhash step alone vs simhash crate", &num(step), &num(crate_rate), &ratio(step, crate_rate), "-");
+        row(
+            "simhash step alone vs simhash crate",
+            &num(step),
+            &num(crate_rate),
+            &ratio(step, crate_rate),
+            "-",
+        );
     }
     Ok(())
 }
@@ -153,7 +193,12 @@ fn texts_file(texts: &[String]) -> anyhow::Result<tempfile::NamedTempFile> {
 }
 
 /// Runs bench/peers.py MODE FILE [SECONDS] and returns its JSON output.
-fn run_peer(python: &Path, mode: &str, file: &tempfile::NamedTempFile, seconds: f64) -> anyhow::Result<serde_json::Value> {
+fn run_peer(
+    python: &Path,
+    mode: &str,
+    file: &tempfile::NamedTempFile,
+    seconds: f64,
+) -> anyhow::Result<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers.py");
     let out = Command::new(python)
         .arg(&script)
@@ -163,7 +208,10 @@ fn run_peer(python: &Path, mode: &str, file: &tempfile::NamedTempFile, seconds: 
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
     if !out.status.success() {
-        anyhow::bail!("peers.py {mode} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "peers.py {mode} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or("{}");
@@ -194,7 +242,9 @@ pub fn parse(sizes: &[usize], python: Option<&Path>, seconds: f64) -> anyhow::Re
             if items != n_items {
                 println!("  note: {label}: feedfold saw {items} of {n_items} items");
             }
-            println!("parse {label} ({n_items} items): feedfold {ours_mbs:.1} MB/s, {ours_fps:.1} feeds/s");
+            println!(
+                "parse {label} ({n_items} items): feedfold {ours_mbs:.1} MB/s, {ours_fps:.1} feeds/s"
+            );
             let target = "≥ 10× feedparser";
             let peer = match python {
                 Some(py) => {
@@ -221,7 +271,13 @@ pub fn parse(sizes: &[usize], python: Option<&Path>, seconds: f64) -> anyhow::Re
                 }
                 Err(e) => {
                     println!("  feedparser skipped: {e}");
-                    row(&format!("parse {label}: MB/s (feeds/s)"), &format!("{ours_mbs:.1} ({ours_fps:.1})"), "feedparser skipped", "-", target);
+                    row(
+                        &format!("parse {label}: MB/s (feeds/s)"),
+                        &format!("{ours_mbs:.1} ({ours_fps:.1})"),
+                        "feedparser skipped",
+                        "-",
+                        target,
+                    );
                 }
             }
         }

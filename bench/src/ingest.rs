@@ -17,14 +17,15 @@ use feedfold::dedup::{self, FoldConfig, Signature};
 use feedfold::refresh::{prepare, subject_of};
 use feedfold::store::{FeedFolding, Ingested, NewFeed, NewItem, PgStore, SqliteStore, Store};
 
-use crate::fp::parsed_item;
 use crate::corpus::{Article, Gen, GenConfig};
+use crate::fp::parsed_item;
 use crate::util::{ms, num, percentile, ratio, row};
 
 const FEEDS: usize = 200;
 
 pub fn admin_url() -> String {
-    std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh PostgreSQL database for one benchmark, dropped by `drop`.
@@ -40,13 +41,26 @@ impl PgDb {
         let name = format!("ffbench_{}_{tag}", std::process::id());
         let mut u = url::Url::parse(&admin).context("BENCH_DATABASE_URL")?;
         u.set_path(&format!("/{name}"));
-        let conn = sqlx::PgPool::connect(&admin)
-            .await
-            .with_context(|| format!("PostgreSQL unreachable at {}", feedfold::store::redact_url(&admin)))?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&conn).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&conn).await?;
+        let conn = sqlx::PgPool::connect(&admin).await.with_context(|| {
+            format!(
+                "PostgreSQL unreachable at {}",
+                feedfold::store::redact_url(&admin)
+            )
+        })?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&conn)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&conn)
+            .await?;
         conn.close().await;
-        Ok(PgDb { admin, name, url: u.to_string() })
+        Ok(PgDb {
+            admin,
+            name,
+            url: u.to_string(),
+        })
     }
 
     pub async fn drop(self) {
@@ -117,7 +131,11 @@ const ITEM_COLS: &str = "id, feed_id, identity, guid, url, canonical_url, origin
 
 fn unique_keys(sig: &Signature) -> Vec<i64> {
     let mut seen = HashSet::new();
-    sig.keys.iter().copied().filter(|k| seen.insert(*k)).collect()
+    sig.keys
+        .iter()
+        .copied()
+        .filter(|k| seen.insert(*k))
+        .collect()
 }
 
 impl Bulk {
@@ -135,8 +153,14 @@ impl Bulk {
 
 async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items").fetch_one(&mut *tx).await?.try_get("m")?;
-    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories").fetch_one(&mut *tx).await?.try_get("m")?;
+    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("m")?;
+    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("m")?;
     let mut stories = String::new();
     let mut items = String::new();
     let mut keys = String::new();
@@ -152,7 +176,14 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
         let b = sig.bands();
         items.push_str(&format!("{item_id}\t{}\t", r.feed_id));
         copy_text(&mut items, Some(&format!("{prefix}{}", it.identity)));
-        for v in [&it.guid, &it.url, &it.canonical_url, &it.origin_url, &it.title, &it.summary] {
+        for v in [
+            &it.guid,
+            &it.url,
+            &it.canonical_url,
+            &it.origin_url,
+            &it.title,
+            &it.summary,
+        ] {
             items.push('\t');
             copy_text(&mut items, v.as_deref());
         }
@@ -162,7 +193,12 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
             items.push('\t');
             copy_text(&mut items, v.as_deref());
         }
-        for t in [it.published_at, it.updated_at, Some(it.fetched_at), Some(it.dated_at)] {
+        for t in [
+            it.published_at,
+            it.updated_at,
+            Some(it.fetched_at),
+            Some(it.dated_at),
+        ] {
             items.push('\t');
             copy_ts(&mut items, t);
         }
@@ -188,9 +224,16 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
         }
     }
     for (sql, data) in [
-        ("COPY stories (id, canonical_item_id, first_published_at, item_count) FROM STDIN".to_string(), stories),
+        (
+            "COPY stories (id, canonical_item_id, first_published_at, item_count) FROM STDIN"
+                .to_string(),
+            stories,
+        ),
         (format!("COPY items ({ITEM_COLS}) FROM STDIN"), items),
-        ("COPY item_keys (key, item_id, dated_at) FROM STDIN".to_string(), keys),
+        (
+            "COPY item_keys (key, item_id, dated_at) FROM STDIN".to_string(),
+            keys,
+        ),
     ] {
         let t = Instant::now();
         let mut copy = tx.copy_in_raw(&sql).await?;
@@ -199,12 +242,23 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
         }
         copy.finish().await?;
         if std::env::var_os("BENCH_VERBOSE").is_some() {
-            eprintln!("    {} bytes: {:.3} s  {}", data.len(), t.elapsed().as_secs_f64(), &sql[..30]);
+            eprintln!(
+                "    {} bytes: {:.3} s  {}",
+                data.len(),
+                t.elapsed().as_secs_f64(),
+                &sql[..30]
+            );
         }
     }
     let n = rows.len() as i64;
-    sqlx::query("SELECT setval(pg_get_serial_sequence('items', 'id'), $1)").bind(max_item + n.max(1)).execute(&mut *tx).await?;
-    sqlx::query("SELECT setval(pg_get_serial_sequence('stories', 'id'), $1)").bind(max_story + n.max(1)).execute(&mut *tx).await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('items', 'id'), $1)")
+        .bind(max_item + n.max(1))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('stories', 'id'), $1)")
+        .bind(max_story + n.max(1))
+        .execute(&mut *tx)
+        .await?;
     let t = Instant::now();
     tx.commit().await?;
     if std::env::var_os("BENCH_VERBOSE").is_some() {
@@ -213,10 +267,20 @@ async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> any
     Ok(())
 }
 
-async fn load_sqlite(pool: &sqlx::SqlitePool, rows: &[LoadRow<'_>], prefix: &str) -> anyhow::Result<()> {
+async fn load_sqlite(
+    pool: &sqlx::SqlitePool,
+    rows: &[LoadRow<'_>],
+    prefix: &str,
+) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items").fetch_one(&mut *tx).await?.try_get("m")?;
-    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories").fetch_one(&mut *tx).await?.try_get("m")?;
+    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("m")?;
+    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("m")?;
     let item_sql = format!(
         "INSERT INTO items ({ITEM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
@@ -305,7 +369,10 @@ async fn open(backend: &str, tag: &str) -> anyhow::Result<(Opened, Bulk)> {
                 }
             };
             store.migrate().await?;
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&db.url)
+                .await?;
             Ok((Opened::Pg(store, db), Bulk::Pg(pool)))
         }
         "sqlite" => {
@@ -319,7 +386,10 @@ async fn open(backend: &str, tag: &str) -> anyhow::Result<(Opened, Bulk)> {
                 .busy_timeout(Duration::from_secs(60))
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
             Ok((Opened::Sqlite(store, dir), Bulk::Sqlite(pool)))
         }
         other => bail!("unknown backend {other} (sqlite or postgres)"),
@@ -330,7 +400,11 @@ async fn add_feeds<S: Store>(store: &S, n: usize) -> anyhow::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let (f, _) = store
-            .ensure_feed(&NewFeed { url: format!("https://news{i}.example.com/feed"), title: Some(Gen::site_name(i)), ..Default::default() })
+            .ensure_feed(&NewFeed {
+                url: format!("https://news{i}.example.com/feed"),
+                title: Some(Gen::site_name(i)),
+                ..Default::default()
+            })
             .await?;
         ids.push(f.id);
     }
@@ -403,13 +477,21 @@ async fn ingest_poll<S: Store>(
     let parsed: Vec<_> = arts.iter().map(parsed_item).collect();
     let prepared = prepare::items(&feed_context(feed, feed_id), &parsed, &learned, now);
     if !prepared.boilerplate_shapes.is_empty() {
-        let _ = store.remember_boilerplate(feed_id, &prepared.boilerplate_shapes).await;
+        let _ = store
+            .remember_boilerplate(feed_id, &prepared.boilerplate_shapes)
+            .await;
     }
-    let folding = FeedFolding { feed_id, policy: Default::default(), fold_translations: true };
+    let folding = FeedFolding {
+        feed_id,
+        policy: Default::default(),
+        fold_translations: true,
+    };
     for item in &prepared.items {
         let subject = subject_of(folding, item);
         let r = store
-            .ingest_item(folding, item, cfg.window, |c, s| dedup::decide(&subject, c, s, cfg))
+            .ingest_item(folding, item, cfg.window, |c, s| {
+                dedup::decide(&subject, c, s, cfg)
+            })
             .await;
         match r {
             Ok(Ingested::New { fold: Some(_), .. }) => t.folded += 1,
@@ -424,7 +506,10 @@ async fn ingest_poll<S: Store>(
             }
         }
     }
-    (t, prepared.items.into_iter().map(|i| (feed_id, i)).collect())
+    (
+        t,
+        prepared.items.into_iter().map(|i| (feed_id, i)).collect(),
+    )
 }
 
 /// Real generated articles prepared once per fill; rows beyond them are
@@ -436,7 +521,13 @@ const FILL_POOL: usize = 20_000;
 
 /// Fills the store up to `target` items through the bulk loader; rows are
 /// made on a second thread while the loader writes.
-async fn fill(generator: Gen, bulk: &Bulk, feed_ids: &[i64], have: usize, target: usize) -> anyhow::Result<(Gen, usize)> {
+async fn fill(
+    generator: Gen,
+    bulk: &Bulk,
+    feed_ids: &[i64],
+    have: usize,
+    target: usize,
+) -> anyhow::Result<(Gen, usize)> {
     if target <= have {
         return Ok((generator, have));
     }
@@ -477,13 +568,25 @@ async fn fill(generator: Gen, bulk: &Bulk, feed_ids: &[i64], have: usize, target
     let mut loaded = 0usize;
     let mut batch_no = 0usize;
     while let Ok(rows) = tokio::task::block_in_place(|| rx.recv()) {
-        let lr: Vec<LoadRow<'_>> = rows.iter().map(|(f, i)| LoadRow { feed_id: *f, item: i }).collect();
+        let lr: Vec<LoadRow<'_>> = rows
+            .iter()
+            .map(|(f, i)| LoadRow {
+                feed_id: *f,
+                item: i,
+            })
+            .collect();
         bulk.load(&lr, &format!("fill{have}-{batch_no}:")).await?;
         loaded += lr.len();
         batch_no += 1;
     }
-    let generator = producer.join().map_err(|_| anyhow::anyhow!("fill producer panicked"))?;
-    println!("  filled {} items in {:.1} s", num(loaded as f64), start.elapsed().as_secs_f64());
+    let generator = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("fill producer panicked"))?;
+    println!(
+        "  filled {} items in {:.1} s",
+        num(loaded as f64),
+        start.elapsed().as_secs_f64()
+    );
     Ok((generator, have + loaded))
 }
 
@@ -508,7 +611,13 @@ fn recycle(src: &NewItem, n: usize, at: DateTime<Utc>, rng: &mut rand::rngs::Std
     it
 }
 
-pub async fn ingest(backend: &str, sizes: &[usize], batch: usize, concurrency: usize, seed: u64) -> anyhow::Result<()> {
+pub async fn ingest(
+    backend: &str,
+    sizes: &[usize],
+    batch: usize,
+    concurrency: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
     let (opened, bulk) = open(backend, "ingest").await?;
     let result = match &opened {
         Opened::Pg(store, _) => ingest_run(store, &bulk, sizes, batch, concurrency, seed).await,
@@ -530,8 +639,19 @@ pub async fn ingest(backend: &str, sizes: &[usize], batch: usize, concurrency: u
     result
 }
 
-async fn ingest_run<S: Store>(store: &S, bulk: &Bulk, sizes: &[usize], batch: usize, concurrency: usize, seed: u64) -> anyhow::Result<()> {
-    let name = if store.backend() == "postgres" { "PostgreSQL" } else { "SQLite" };
+async fn ingest_run<S: Store>(
+    store: &S,
+    bulk: &Bulk,
+    sizes: &[usize],
+    batch: usize,
+    concurrency: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let name = if store.backend() == "postgres" {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     let feed_ids = add_feeds(store, FEEDS).await?;
     let max = sizes.iter().copied().max().unwrap_or(batch);
     // Chronology: everything generated spans ~90 days ending now, so the
@@ -588,14 +708,32 @@ async fn ingest_run<S: Store>(store: &S, bulk: &Bulk, sizes: &[usize], batch: us
             t.unchanged,
             t.failed
         );
-        let rows: Vec<LoadRow<'_>> = prepared.iter().map(|(f, i)| LoadRow { feed_id: *f, item: i }).collect();
+        let rows: Vec<LoadRow<'_>> = prepared
+            .iter()
+            .map(|(f, i)| LoadRow {
+                feed_id: *f,
+                item: i,
+            })
+            .collect();
         let floor_time = bulk.load(&rows, "floor:").await?;
         let floor = rows.len() as f64 / floor_time.as_secs_f64();
         have += rows.len();
-        println!("  bulk-load floor: {} rows in {:.2} s = {} rows/s", rows.len(), floor_time.as_secs_f64(), num(floor));
-        let target = if name == "PostgreSQL" { "≥ 5,000/s; ≥ 1/3 of floor" } else { "-" };
+        println!(
+            "  bulk-load floor: {} rows in {:.2} s = {} rows/s",
+            rows.len(),
+            floor_time.as_secs_f64(),
+            num(floor)
+        );
+        let target = if name == "PostgreSQL" {
+            "≥ 5,000/s; ≥ 1/3 of floor"
+        } else {
+            "-"
+        };
         row(
-            &format!("ingest items/s into {name}, {} stored (conc. {concurrency})", short(size)),
+            &format!(
+                "ingest items/s into {name}, {} stored (conc. {concurrency})",
+                short(size)
+            ),
             &num(ours),
             &format!("{} (bulk load)", num(floor)),
             &ratio(ours, floor),
@@ -625,7 +763,13 @@ pub fn short(n: usize) -> String {
 /// stories do), random lead and content hashes, two random lookup keys,
 /// unique URLs, short text, dated over the two years before now. One story
 /// per item.
-async fn synthetic_sql(conn: &mut sqlx::PgConnection, from: i64, to: i64, feed0: i64, feeds: i64) -> anyhow::Result<()> {
+async fn synthetic_sql(
+    conn: &mut sqlx::PgConnection,
+    from: i64,
+    to: i64,
+    feed0: i64,
+    feeds: i64,
+) -> anyhow::Result<()> {
     const H: &str = "('x' || md5(";
     let h = |salt: &str| format!("{H}'{salt}' || g))::bit(64)::bigint");
     let dated = "now() - ((('x' || substr(md5('d' || g), 1, 8))::bit(32)::bigint % 63072000) * interval '1 second')";
@@ -660,7 +804,9 @@ async fn synthetic_sql(conn: &mut sqlx::PgConnection, from: i64, to: i64, feed0:
     );
     for q in [stories, items, keys] {
         let t = Instant::now();
-        sqlx::query(sqlx::AssertSqlSafe(q.clone())).execute(&mut *conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(q.clone()))
+            .execute(&mut *conn)
+            .await?;
         if std::env::var_os("BENCH_VERBOSE").is_some() {
             eprintln!("    {:.2} s: {}", t.elapsed().as_secs_f64(), &q[..40]);
         }
@@ -678,12 +824,17 @@ async fn secondary_indexes(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, S
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect())
 }
 
 /// Unique and primary-key constraints of items and item_keys that no
 /// foreign key depends on: (table, name, definition).
-async fn droppable_constraints(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, String, String)>> {
+async fn droppable_constraints(
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     let rows = sqlx::query(
         "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c \
          WHERE c.contype IN ('u', 'p') AND c.conrelid::regclass::text IN ('items', 'item_keys') \
@@ -691,7 +842,16 @@ async fn droppable_constraints(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(Strin
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<String, _>(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<String, _>(2),
+            )
+        })
+        .collect())
 }
 
 pub async fn fold_latency(sizes: &[usize], samples: usize, seed: u64) -> anyhow::Result<()> {
@@ -701,46 +861,80 @@ pub async fn fold_latency(sizes: &[usize], samples: usize, seed: u64) -> anyhow:
     r
 }
 
-async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64) -> anyhow::Result<()> {
+async fn fold_latency_run(
+    db: &PgDb,
+    sizes: &[usize],
+    samples: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
     let store = PgStore::connect(&db.url).await?;
     store.migrate().await?;
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
-        let feed_ids = add_feeds(&store, FEEDS).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&db.url)
+        .await?;
+    let feed_ids = add_feeds(&store, FEEDS).await?;
     let now = Utc::now();
     let fold = FoldConfig::default();
     let mut have = 0usize;
     let mut sorted = sizes.to_vec();
     sorted.sort_unstable();
-    let mut generator = Gen::new(seed ^ 0x5eed, GenConfig { start: now - chrono::Duration::days(2), mean_gap_secs: 30.0, ..GenConfig::default() });
+    let mut generator = Gen::new(
+        seed ^ 0x5eed,
+        GenConfig {
+            start: now - chrono::Duration::days(2),
+            mean_gap_secs: 30.0,
+            ..GenConfig::default()
+        },
+    );
     let mut p99s = Vec::new();
     for size in sorted {
         if size > have {
             let start = Instant::now();
             let indexes = secondary_indexes(&pool).await?;
             for (name, _) in &indexes {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))).execute(&pool).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
+                    .execute(&pool)
+                    .await?;
             }
             // Unique constraints nobody references are rebuilt too: one
             // sorted build beats ten million random inserts.
             let constraints = droppable_constraints(&pool).await?;
             for (table, name, _) in &constraints {
-                sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))).execute(&pool).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER TABLE {table} DROP CONSTRAINT {name}"
+                )))
+                .execute(&pool)
+                .await?;
             }
             // Rows are made by the server (generate_series + md5-derived
             // 64-bit values): shipping 10M rows through COPY costs more
             // than the whole rest of the suite.
             let mut conn = pool.acquire().await?;
-            sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await?;
-            sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await?;
+            sqlx::query("SET session_replication_role = replica")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("SET synchronous_commit = off")
+                .execute(&mut *conn)
+                .await?;
             let feed0 = feed_ids.iter().copied().min().unwrap_or(1);
             let step = 500_000usize;
             let mut at = have;
             while at < size {
                 let to = (at + step).min(size);
-                synthetic_sql(&mut conn, at as i64, to as i64, feed0, feed_ids.len() as i64).await?;
+                synthetic_sql(
+                    &mut conn,
+                    at as i64,
+                    to as i64,
+                    feed0,
+                    feed_ids.len() as i64,
+                )
+                .await?;
                 at = to;
             }
-            sqlx::query("SET session_replication_role = DEFAULT").execute(&mut *conn).await?;
+            sqlx::query("SET session_replication_role = DEFAULT")
+                .execute(&mut *conn)
+                .await?;
             sqlx::query(
                 "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items)), \
                  setval(pg_get_serial_sequence('stories', 'id'), (SELECT max(id) FROM stories))",
@@ -751,14 +945,20 @@ async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64)
             have = size;
             let loaded = start.elapsed().as_secs_f64();
             let mut conn = pool.acquire().await?;
-            sqlx::query("SET maintenance_work_mem = '1GB'").execute(&mut *conn).await?;
+            sqlx::query("SET maintenance_work_mem = '1GB'")
+                .execute(&mut *conn)
+                .await?;
             for (_, def) in &indexes {
-                sqlx::query(sqlx::AssertSqlSafe(def.clone())).execute(&mut *conn).await?;
-            }
-            for (table, name, def) in &constraints {
-                sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}")))
+                sqlx::query(sqlx::AssertSqlSafe(def.clone()))
                     .execute(&mut *conn)
                     .await?;
+            }
+            for (table, name, def) in &constraints {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {name} {def}"
+                )))
+                .execute(&mut *conn)
+                .await?;
             }
             sqlx::query("ANALYZE").execute(&mut *conn).await?;
             drop(conn);
@@ -777,7 +977,11 @@ async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64)
         let mut cands = Vec::with_capacity(prepared.len());
         let mut folded = 0;
         for (feed_id, item) in &prepared {
-            let folding = FeedFolding { feed_id: *feed_id, policy: Default::default(), fold_translations: true };
+            let folding = FeedFolding {
+                feed_id: *feed_id,
+                policy: Default::default(),
+                fold_translations: true,
+            };
             let subject = subject_of(folding, item);
             let mut d = Duration::ZERO;
             let mut nc = 0usize;
@@ -816,16 +1020,26 @@ async fn fold_latency_run(db: &PgDb, sizes: &[usize], samples: usize, seed: u64)
         have += prepared.len();
         p99s.push(p99);
         row(
-            &format!("fold decision (ingest_item) p50 / p99, {} stories, PG", short(size)),
+            &format!(
+                "fold decision (ingest_item) p50 / p99, {} stories, PG",
+                short(size)
+            ),
             &format!("{} / {}", ms(p50), ms(p99)),
-            &format!("decide alone {} / {}", ms(percentile(&decide_only, 50.0)), ms(percentile(&decide_only, 99.0))),
+            &format!(
+                "decide alone {} / {}",
+                ms(percentile(&decide_only, 50.0)),
+                ms(percentile(&decide_only, 99.0))
+            ),
             "-",
             "p99 < 10 ms at 10M",
         );
     }
     if let (Some(first), Some(last)) = (p99s.first(), p99s.last()) {
         if p99s.len() > 1 {
-            println!("fold-latency: p99 grew {:.2}× from the smallest to the largest store", last.as_secs_f64() / first.as_secs_f64().max(1e-9));
+            println!(
+                "fold-latency: p99 grew {:.2}× from the smallest to the largest store",
+                last.as_secs_f64() / first.as_secs_f64().max(1e-9)
+            );
         }
     }
     store.close().await;

@@ -3,9 +3,9 @@
 //! prints into one table. Benchmarks print numbers; nothing here asserts a
 //! time.
 
+mod corpus;
 mod fanout;
 mod fp;
-mod corpus;
 mod ingest;
 mod util;
 
@@ -31,7 +31,11 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// Feed file sizes in bytes (RSS, Atom and JSON Feed each).
-        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000,5000000")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10000,100000,1000000,5000000"
+        )]
         sizes: Vec<usize>,
     },
     /// Ingest throughput (prepare → fold → store) vs the bulk-load floor.
@@ -73,7 +77,11 @@ enum Cmd {
     },
     /// Feed parsing MB/s and feeds/s vs Python feedparser.
     Parse {
-        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000,5000000")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10000,100000,1000000,5000000"
+        )]
         sizes: Vec<usize>,
         #[arg(long)]
         python: Option<PathBuf>,
@@ -120,25 +128,51 @@ enum Cmd {
         /// Share of conditional requests answered 200 with a changed feed.
         #[arg(long, default_value_t = 0.1)]
         changed: f64,
+        /// Items per feed document.
+        #[arg(long, default_value_t = 5)]
+        items: u64,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     feedfold::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.cmd {
-        Cmd::Gen { seed, items, out, sizes } => gen_cmd(seed, items, &out, &sizes),
-        Cmd::Ingest { backend, sizes, batch, concurrency, seed } => {
-            rt.block_on(ingest::ingest(&backend, &sizes, batch, concurrency, seed))
-        }
-        Cmd::FoldLatency { sizes, samples, seed } => rt.block_on(ingest::fold_latency(&sizes, samples, seed)),
+        Cmd::Gen {
+            seed,
+            items,
+            out,
+            sizes,
+        } => gen_cmd(seed, items, &out, &sizes),
+        Cmd::Ingest {
+            backend,
+            sizes,
+            batch,
+            concurrency,
+            seed,
+        } => rt.block_on(ingest::ingest(&backend, &sizes, batch, concurrency, seed)),
+        Cmd::FoldLatency {
+            sizes,
+            samples,
+            seed,
+        } => rt.block_on(ingest::fold_latency(&sizes, samples, seed)),
         Cmd::Fingerprint { docs, python, seed } => fp::fingerprint(docs, python.as_deref(), seed),
-        Cmd::Parse { sizes, python, seconds } => fp::parse(&sizes, python.as_deref(), seconds),
+        Cmd::Parse {
+            sizes,
+            python,
+            seconds,
+        } => fp::parse(&sizes, python.as_deref(), seconds),
         Cmd::Fanout { feeds, hosts } => rt.block_on(fanout::fanout(feeds, hosts)),
-        Cmd::Memory { feeds, hosts, feedfold, interval, seconds } => {
-            rt.block_on(fanout::memory(feeds, hosts, &feedfold, interval, seconds))
-        }
+        Cmd::Memory {
+            feeds,
+            hosts,
+            feedfold,
+            interval,
+            seconds,
+        } => rt.block_on(fanout::memory(feeds, hosts, &feedfold, interval, seconds)),
         Cmd::PgCheck => rt.block_on(async {
             let url = ingest::admin_url();
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -150,7 +184,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Cmd::FanoutFloor { list, concurrency } => rt.block_on(fanout::floor(&list, concurrency)),
-        Cmd::Serve { feeds, hosts, port, changed } => rt.block_on(fanout::serve(feeds, hosts, port, changed)),
+        Cmd::Serve {
+            feeds,
+            hosts,
+            port,
+            changed,
+            items,
+        } => rt.block_on(fanout::serve(feeds, hosts, port, changed, items)),
     }
 }
 
@@ -170,7 +210,11 @@ fn gen_cmd(seed: u64, items: usize, out: &std::path::Path, sizes: &[usize]) -> a
     }
     w.flush()?;
     for &size in sizes {
-        for kind in [corpus::FeedKind::Rss, corpus::FeedKind::Atom, corpus::FeedKind::Json] {
+        for kind in [
+            corpus::FeedKind::Rss,
+            corpus::FeedKind::Atom,
+            corpus::FeedKind::Json,
+        ] {
             let (doc, n) = corpus::feed_of_size(kind, size, seed ^ size as u64);
             let path = out.join(format!("{}-{}.{}", kind.name(), size, kind.ext()));
             std::fs::write(&path, &doc)?;

@@ -41,7 +41,11 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
         return "-".into();
     }
     let r = ours / theirs;
-    if r >= 10.0 { format!("{r:.0}×") } else { format!("{r:.2}×") }
+    if r >= 10.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
 }
 
 /// User + system CPU seconds of this process so far.
