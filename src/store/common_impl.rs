@@ -238,6 +238,35 @@ async fn find_candidates(
     hi: DateTime<Utc>,
 ) -> Result<(Vec<Candidate>, KeyStats)> {
     let keys = distinct_keys(&item.signature.keys);
+    let mut stats = KeyStats::default();
+    if !keys.is_empty() {
+        let q = format!(
+            "SELECT key, count(*) AS n FROM item_keys WHERE key IN ({}) \
+             AND dated_at BETWEEN $1 AND $2 GROUP BY key",
+            in_list(3)
+        );
+        let query = sqlx::query(sql(q))
+            .bind(ts(lo))
+            .bind(ts(hi))
+            .bind(id_list(&keys));
+        for row in query.fetch_all(&mut *conn).await? {
+            stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
+        }
+    }
+    // Keys shared by very many items in the window (a common name, a round
+    // figure) are no evidence of a copy, and probing them would drag in
+    // thousands of rows per ingest: only rarer keys find candidates. Keys
+    // no stored item carries need no probe at all.
+    let probe: Vec<i64> = keys
+        .iter()
+        .copied()
+        .filter(|k| {
+            stats
+                .counts
+                .get(k)
+                .is_some_and(|&n| n <= crate::store::MAX_PROBE_KEY_ITEMS)
+        })
+        .collect();
     // A zero simhash means no body features: its bands match nothing
     // (stored bands are 0..=65535, never -1), and stored zero simhashes are
     // excluded, so empty bodies do not all pair up with each other.
@@ -263,7 +292,7 @@ async fn find_candidates(
          UNION ALL SELECT id, 1 FROM items WHERE band2 = $6 AND simhash <> 0 AND {w} \
          UNION ALL SELECT id, 1 FROM items WHERE band3 = $7 AND simhash <> 0 AND {w}"
     );
-    if !keys.is_empty() {
+    if !probe.is_empty() {
         q.push_str(&format!(
             " UNION ALL SELECT item_id, 1 FROM item_keys WHERE key IN ({}) AND {w}",
             in_list(10)
@@ -284,8 +313,8 @@ async fn find_candidates(
         .bind(bands[3])
         .bind(ts(lo))
         .bind(ts(hi));
-    if !keys.is_empty() {
-        query = query.bind(id_list(&keys));
+    if !probe.is_empty() {
+        query = query.bind(id_list(&probe));
     }
     let mut cands = query
         .fetch_all(&mut *conn)
@@ -344,21 +373,6 @@ async fn find_candidates(
         }
     }
 
-    let mut stats = KeyStats::default();
-    if !keys.is_empty() {
-        let q = format!(
-            "SELECT key, count(*) AS n FROM item_keys WHERE key IN ({}) \
-             AND dated_at BETWEEN $1 AND $2 GROUP BY key",
-            in_list(3)
-        );
-        let query = sqlx::query(sql(q))
-            .bind(ts(lo))
-            .bind(ts(hi))
-            .bind(id_list(&keys));
-        for row in query.fetch_all(&mut *conn).await? {
-            stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
-        }
-    }
     stats.window_items = match window_counts.get(lo, hi) {
         Some(n) => n,
         None => {

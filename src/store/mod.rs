@@ -359,6 +359,10 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
 /// sharing more signals first, then the newest. The canonical items of their stories come on top of this.
 pub const MAX_CANDIDATES: usize = 100;
 
+/// A lookup key carried by more items than this inside the window is too
+/// common to find candidates by (it still counts in `KeyStats`).
+pub const MAX_PROBE_KEY_ITEMS: i64 = 1000;
+
 /// Lock keys for one ingest. Two items that the candidate search could pair
 /// (same identity in one feed, a shared band, content hash, canonical/origin
 /// URL or lookup key) share at least one key, so taking all of them in
