@@ -78,7 +78,7 @@ run() {
     shift
     log "$name: $BENCH $*"
     local start=$SECONDS
-    "$BENCH" "$@" 2>&1 | tee -a "$LOG" | tee "$OUT/$name.out" | grep -v '^ROW' >&2
+    "$BENCH" "$@" 2>&1 | tee -a "$LOG" | tee "$OUT/$name.out" | grep --line-buffered -v '^ROW' >&2
     local rc=${PIPESTATUS[0]}
     grep '^ROW' "$OUT/$name.out" | cut -f2- >> "$ROWS"
     if [ "$rc" != 0 ]; then

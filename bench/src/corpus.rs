@@ -642,7 +642,7 @@ impl Gen {
                 let d = disclaimer(lang, feed);
                 let mut h = String::new();
                 // Some republishers glue the summary in front of the body.
-                if feed % 2 == 0 {
+                if feed.is_multiple_of(2) {
                     h.push_str(&format!(
                         "<p>{}</p>",
                         escape(&first_sentences(&paragraphs[0], 2))

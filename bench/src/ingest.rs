@@ -747,9 +747,9 @@ async fn ingest_run<S: Store>(
 }
 
 pub fn short(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
@@ -1034,13 +1034,13 @@ async fn fold_latency_run(
             "p99 < 10 ms at 10M",
         );
     }
-    if let (Some(first), Some(last)) = (p99s.first(), p99s.last()) {
-        if p99s.len() > 1 {
-            println!(
-                "fold-latency: p99 grew {:.2}× from the smallest to the largest store",
-                last.as_secs_f64() / first.as_secs_f64().max(1e-9)
-            );
-        }
+    if let (Some(first), Some(last)) = (p99s.first(), p99s.last())
+        && p99s.len() > 1
+    {
+        println!(
+            "fold-latency: p99 grew {:.2}× from the smallest to the largest store",
+            last.as_secs_f64() / first.as_secs_f64().max(1e-9)
+        );
     }
     store.close().await;
     pool.close().await;
