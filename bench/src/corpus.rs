@@ -1025,18 +1025,10 @@ fn edit_words(rng: &mut StdRng, text: &str, per_sentence: usize) -> String {
     words.join(" ")
 }
 
+/// XML/HTML text escaping: the library's own, so generated feeds escape
+/// exactly as feedfold expects plain text to be escaped.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    feedfold::parse::escape_html(s)
 }
 
 fn paragraphs_html(paragraphs: &[String]) -> String {

@@ -23,7 +23,7 @@ pub mod date;
 mod text;
 
 pub use date::parse_date;
-pub use text::plain_title;
+pub use text::{escape_html, plain_title};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
