@@ -273,27 +273,13 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(i);
         let update = feedfold::store::PollUpdate {
-            started_at: seeded_at,
             duration_ms: 1,
             outcome: "ok".into(),
             http_status: Some(200),
-            error_class: None,
-            error: None,
-            bytes: 0,
-            items_seen: 0,
-            items_new: 0,
-            items_updated: 0,
-            items_folded: 0,
             success: true,
             validators: Some((Some(etag(feed_no, 0)), None)),
-            moved_to: None,
-            title: None,
-            site_url: None,
-            language: None,
-            next_poll_at: seeded_at,
             poll_interval_secs: Some(3600),
-            disable: None,
-            last_published_at: None,
+            ..feedfold::store::PollUpdate::started(seeded_at)
         };
         store.record_poll(f.id, &update).await?;
     }

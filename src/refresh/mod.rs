@@ -87,29 +87,7 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
     };
     let outcome = ctx.fetcher.fetch(&feed.url, &validators).await;
 
-    let mut update = PollUpdate {
-        started_at,
-        duration_ms: 0,
-        outcome: String::new(),
-        http_status: None,
-        error_class: None,
-        error: None,
-        bytes: 0,
-        items_seen: 0,
-        items_new: 0,
-        items_updated: 0,
-        items_folded: 0,
-        success: false,
-        validators: None,
-        moved_to: None,
-        title: None,
-        site_url: None,
-        language: None,
-        next_poll_at: started_at,
-        poll_interval_secs: None,
-        disable: None,
-        last_published_at: None,
-    };
+    let mut update = PollUpdate::started(started_at);
     let mut hints = Hints::default();
     let mut item_dates: Vec<DateTime<Utc>> = Vec::new();
 

@@ -229,6 +229,43 @@ async fn insert_keys(conn: &mut Conn, item_id: i64, item: &NewItem) -> Result<()
     Ok(())
 }
 
+type ItemQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// Binds an item's stored fields, from `guid` to `republished` in table
+/// order, after whatever the statement bound first: INSERT and UPDATE list
+/// the same columns in the same order.
+fn bind_item<'q>(q: ItemQuery<'q>, item: &'q NewItem) -> ItemQuery<'q> {
+    let sig = &item.signature;
+    let bands = sig.bands();
+    q.bind(&item.guid)
+        .bind(&item.url)
+        .bind(&item.canonical_url)
+        .bind(&item.origin_url)
+        .bind(&item.title)
+        .bind(&item.summary)
+        .bind(&item.content_text)
+        .bind(&item.author)
+        .bind(&item.lang)
+        .bind(ts_opt(item.published_at))
+        .bind(ts_opt(item.updated_at))
+        .bind(ts(item.fetched_at))
+        .bind(ts(item.dated_at))
+        .bind(sig.fp_version)
+        .bind(sig.simhash)
+        .bind(bands[0])
+        .bind(bands[1])
+        .bind(bands[2])
+        .bind(bands[3])
+        .bind(sig.lead_hash)
+        .bind(sig.content_hash)
+        .bind(&sig.headline_key)
+        .bind(sig.headline_hash)
+        .bind(sig.text_len)
+        .bind(&sig.anchors)
+        .bind(item.revision_hash)
+        .bind(sig.republished)
+}
+
 /// Candidate search and key statistics for a new item (see `Store::ingest_item`).
 async fn find_candidates(
     conn: &mut Conn,
@@ -714,8 +751,6 @@ impl Store for ThisStore {
         }
 
         let now = Utc::now();
-        let sig = &item.signature;
-        let bands = sig.bands();
         let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &crate::store::fold_lock_keys(feed.feed_id, item)).await?;
 
@@ -732,43 +767,19 @@ impl Store for ThisStore {
                 tx.rollback().await?;
                 return Ok(Ingested::Unchanged { item_id });
             }
-            sqlx::query(
-                "UPDATE items SET guid = $2, url = $3, canonical_url = $4, origin_url = $5, \
-                 title = $6, summary = $7, content_text = $8, author = $9, lang = $10, \
-                 published_at = $11, updated_at = $12, fetched_at = $13, dated_at = $14, \
-                 fp_version = $15, simhash = $16, band0 = $17, band1 = $18, band2 = $19, \
-                 band3 = $20, lead_hash = $21, content_hash = $22, headline_key = $23, \
-                 headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27, \
-                 republished = $28 WHERE id = $1",
+            bind_item(
+                sqlx::query(
+                    "UPDATE items SET guid = $2, url = $3, canonical_url = $4, origin_url = $5, \
+                     title = $6, summary = $7, content_text = $8, author = $9, lang = $10, \
+                     published_at = $11, updated_at = $12, fetched_at = $13, dated_at = $14, \
+                     fp_version = $15, simhash = $16, band0 = $17, band1 = $18, band2 = $19, \
+                     band3 = $20, lead_hash = $21, content_hash = $22, headline_key = $23, \
+                     headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27, \
+                     republished = $28 WHERE id = $1",
+                )
+                .bind(item_id),
+                item,
             )
-            .bind(item_id)
-            .bind(&item.guid)
-            .bind(&item.url)
-            .bind(&item.canonical_url)
-            .bind(&item.origin_url)
-            .bind(&item.title)
-            .bind(&item.summary)
-            .bind(&item.content_text)
-            .bind(&item.author)
-            .bind(&item.lang)
-            .bind(ts_opt(item.published_at))
-            .bind(ts_opt(item.updated_at))
-            .bind(ts(item.fetched_at))
-            .bind(ts(item.dated_at))
-            .bind(sig.fp_version)
-            .bind(sig.simhash)
-            .bind(bands[0])
-            .bind(bands[1])
-            .bind(bands[2])
-            .bind(bands[3])
-            .bind(sig.lead_hash)
-            .bind(sig.content_hash)
-            .bind(&sig.headline_key)
-            .bind(sig.headline_hash)
-            .bind(sig.text_len)
-            .bind(&sig.anchors)
-            .bind(item.revision_hash)
-            .bind(sig.republished)
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM item_keys WHERE item_id = $1")
@@ -822,44 +833,21 @@ impl Store for ThisStore {
             }
         };
 
-        let item_id: i64 = sqlx::query(
-            "INSERT INTO items (feed_id, identity, guid, url, canonical_url, origin_url, title, \
-             summary, content_text, author, lang, published_at, updated_at, fetched_at, dated_at, \
-             story_id, fp_version, simhash, band0, band1, band2, band3, lead_hash, content_hash, \
-             headline_key, headline_hash, text_len, anchors, revision_hash, republished) VALUES ($1, \
-             $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) RETURNING id",
+        let item_id: i64 = bind_item(
+            sqlx::query(
+                "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
+                 origin_url, title, summary, content_text, author, lang, published_at, \
+                 updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
+                 band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
+                 revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+                 $27, $28, $29, $30) RETURNING id",
+            )
+            .bind(feed.feed_id)
+            .bind(&item.identity)
+            .bind(story_id),
+            item,
         )
-        .bind(feed.feed_id)
-        .bind(&item.identity)
-        .bind(&item.guid)
-        .bind(&item.url)
-        .bind(&item.canonical_url)
-        .bind(&item.origin_url)
-        .bind(&item.title)
-        .bind(&item.summary)
-        .bind(&item.content_text)
-        .bind(&item.author)
-        .bind(&item.lang)
-        .bind(ts_opt(item.published_at))
-        .bind(ts_opt(item.updated_at))
-        .bind(ts(item.fetched_at))
-        .bind(ts(item.dated_at))
-        .bind(story_id)
-        .bind(sig.fp_version)
-        .bind(sig.simhash)
-        .bind(bands[0])
-        .bind(bands[1])
-        .bind(bands[2])
-        .bind(bands[3])
-        .bind(sig.lead_hash)
-        .bind(sig.content_hash)
-        .bind(&sig.headline_key)
-        .bind(sig.headline_hash)
-        .bind(sig.text_len)
-        .bind(&sig.anchors)
-        .bind(item.revision_hash)
-        .bind(sig.republished)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;

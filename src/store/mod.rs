@@ -107,6 +107,36 @@ pub struct PollUpdate {
     pub last_published_at: Option<DateTime<Utc>>,
 }
 
+impl PollUpdate {
+    /// A poll that started at `started_at` and has recorded nothing yet:
+    /// no outcome, no validators, no feed changes, next poll at the start.
+    pub fn started(started_at: DateTime<Utc>) -> PollUpdate {
+        PollUpdate {
+            started_at,
+            duration_ms: 0,
+            outcome: String::new(),
+            http_status: None,
+            error_class: None,
+            error: None,
+            bytes: 0,
+            items_seen: 0,
+            items_new: 0,
+            items_updated: 0,
+            items_folded: 0,
+            success: false,
+            validators: None,
+            moved_to: None,
+            title: None,
+            site_url: None,
+            language: None,
+            next_poll_at: started_at,
+            poll_interval_secs: None,
+            disable: None,
+            last_published_at: None,
+        }
+    }
+}
+
 /// An item ready to store: normalized text plus its signature.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewItem {

@@ -181,7 +181,6 @@ async fn seen_by<S: Store>(s: &S, feed: i64, it: &NewItem) -> Vec<i64> {
 
 fn poll(success: bool, next: DateTime<Utc>) -> PollUpdate {
     PollUpdate {
-        started_at: Utc::now(),
         duration_ms: 12,
         outcome: if success { "ok" } else { "error" }.into(),
         http_status: Some(if success { 200 } else { 500 }),
@@ -190,18 +189,10 @@ fn poll(success: bool, next: DateTime<Utc>) -> PollUpdate {
         bytes: 1234,
         items_seen: 3,
         items_new: 2,
-        items_updated: 0,
         items_folded: 1,
         success,
-        validators: None,
-        moved_to: None,
-        title: None,
-        site_url: None,
-        language: None,
         next_poll_at: next,
-        poll_interval_secs: None,
-        disable: None,
-        last_published_at: None,
+        ..PollUpdate::started(Utc::now())
     }
 }
 
