@@ -247,9 +247,20 @@ impl<L: Leases> Scheduler<L> {
             if free > 0 {
                 let limit = (free as i64).min(self.config.batch.max(1));
                 let now = self.clock.now();
+                let claim = self
+                    .leases
+                    .claim(&self.owner, now, limit, self.config.lease);
+                tokio::pin!(claim);
                 let claimed = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    r = self.leases.claim(&self.owner, now, limit, self.config.lease) => r,
+                    r = &mut claim => r,
+                    _ = shutdown.cancelled() => {
+                        // Dropping a claim mid-commit does not stop the
+                        // commit: it could land after the release below and
+                        // strand its leases until they expire. Let it finish
+                        // (bounded), and release what it took.
+                        let _ = tokio::time::timeout(RELEASE_TIMEOUT, claim).await;
+                        break;
+                    }
                 };
                 match claimed {
                     Err(e) => {

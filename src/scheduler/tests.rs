@@ -474,6 +474,9 @@ struct FakeState {
     failing_claims: usize,
     claim_calls: usize,
     released_by: Vec<String>,
+    /// How long a claim's commit takes to land. It lands even if the caller
+    /// stops waiting, as a database commit does.
+    claim_takes: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -512,8 +515,8 @@ impl Fake {
     }
 }
 
-impl Leases for Fake {
-    async fn claim(
+impl Fake {
+    fn claim_now(
         &self,
         owner: &str,
         now: DateTime<Utc>,
@@ -544,6 +547,29 @@ impl Leases for Fake {
                 f.clone()
             })
             .collect())
+    }
+}
+
+impl Leases for Fake {
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Feed>, StoreError> {
+        let takes = self.0.lock().unwrap().claim_takes;
+        if takes.is_zero() {
+            return self.claim_now(owner, now, limit, lease);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (fake, owner) = (self.clone(), owner.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(takes).await;
+            let _ = tx.send(fake.claim_now(&owner, now, limit, lease));
+        });
+        rx.await
+            .unwrap_or(Err(StoreError::Database(sqlx::Error::PoolClosed)))
     }
 
     async fn release_all(&self, owner: &str) -> Result<u64, StoreError> {
@@ -885,6 +911,32 @@ async fn no_claims_after_shutdown() {
     tokio::time::sleep(HOUR).await;
     assert_eq!(fake.0.lock().unwrap().claim_calls, calls);
     assert_eq!(polls_of(&log, 2), Vec::<Duration>::new());
+}
+
+/// A shutdown that arrives while a claim is committing must not cut it off:
+/// the commit would land after the leases were released and strand them
+/// until they expire, so another instance could not poll those feeds.
+#[tokio::test(start_paused = true)]
+async fn shutdown_during_a_claim_releases_what_it_claimed() {
+    let fake = Fake::with_feeds(vec![feed(1), feed(2)]);
+    fake.0.lock().unwrap().claim_takes = Duration::from_secs(2);
+    let (log, token, handle) = start(&fake, "a", test_config(), 4, PollKind::Ok, 10 * MIN);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        fake.0.lock().unwrap().claim_calls,
+        0,
+        "claim still committing"
+    );
+    token.cancel();
+    let summary = handle.await.unwrap();
+    tokio::time::sleep(HOUR).await;
+    assert_eq!(fake.0.lock().unwrap().claim_calls, 1);
+    assert_eq!(summary.polls_started, 0, "nothing is polled after shutdown");
+    assert_eq!(summary.leases_released, Some(2));
+    for id in [1, 2] {
+        assert_eq!(fake.feed(id).lease_owner, None, "feed {id} lease stranded");
+    }
+    assert!(log.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
