@@ -14,8 +14,10 @@ use rand::Rng;
 use sqlx::Row;
 
 use feedfold::dedup::{self, FoldConfig, Signature};
-use feedfold::refresh::{prepare, subject_of};
-use feedfold::store::{FeedFolding, Ingested, NewFeed, NewItem, PgStore, SqliteStore, Store};
+use feedfold::fetch::{FetchConfig, Fetcher};
+use feedfold::refresh::{self, Context, FeedReport, prepare, subject_of};
+use feedfold::scheduler::SchedulerConfig;
+use feedfold::store::{Feed, FeedFolding, Ingested, NewFeed, NewItem, PgStore, SqliteStore, Store};
 
 use crate::corpus::{Article, Gen, GenConfig};
 use crate::fp::parsed_item;
@@ -461,55 +463,37 @@ struct Tally {
     failed: u64,
 }
 
-/// One refresh's worth of work minus the fetch and parse: read the feed's
-/// boilerplate, prepare, remember boilerplate, ingest every item with the
-/// fold decision. Mirrors refresh::store_items.
+/// One refresh's worth of work minus the fetch and parse: exactly
+/// `refresh::store_items`, the daemon's own path (boilerplate, prepare,
+/// batched ingest with the cached fold decision).
 async fn ingest_poll<S: Store>(
-    store: &S,
-    cfg: &FoldConfig,
+    ctx: &Context<S>,
     feed: usize,
-    feed_id: i64,
+    stored: &Feed,
     arts: &[Article],
     now: DateTime<Utc>,
-) -> (Tally, Vec<(i64, NewItem)>) {
-    let mut t = Tally::default();
-    let learned = store.feed_boilerplate(feed_id).await.unwrap_or_default();
+) -> Tally {
     let parsed: Vec<_> = arts.iter().map(parsed_item).collect();
-    let prepared = prepare::items(&feed_context(feed, feed_id), &parsed, &learned, now);
-    if !prepared.boilerplate_shapes.is_empty() {
-        let _ = store
-            .remember_boilerplate(feed_id, &prepared.boilerplate_shapes)
-            .await;
-    }
-    let folding = FeedFolding {
-        feed_id,
-        policy: Default::default(),
-        fold_translations: true,
-    };
-    for item in &prepared.items {
-        let subject = subject_of(folding, item);
-        let r = store
-            .ingest_item(folding, item, cfg.window, |c, s| {
-                dedup::decide(&subject, c, s, cfg)
-            })
-            .await;
-        match r {
-            Ok(Ingested::New { fold: Some(_), .. }) => t.folded += 1,
-            Ok(Ingested::New { fold: None, .. }) => t.new += 1,
-            Ok(Ingested::Updated { .. }) => t.updated += 1,
-            Ok(Ingested::Unchanged { .. }) => t.unchanged += 1,
-            Err(e) => {
-                if t.failed == 0 {
-                    eprintln!("ingest error: {e}");
-                }
-                t.failed += 1;
-            }
-        }
-    }
-    (
-        t,
-        prepared.items.into_iter().map(|i| (feed_id, i)).collect(),
+    let mut report = FeedReport::default();
+    if let Err(e) = refresh::store_items(
+        ctx,
+        stored,
+        &parsed,
+        Some(Gen::feed_lang(feed)),
+        now,
+        &mut report,
     )
+    .await
+    {
+        eprintln!("ingest error: {e}");
+    }
+    Tally {
+        new: u64::from(report.stories_created),
+        folded: u64::from(report.items_folded),
+        updated: u64::from(report.items_updated),
+        unchanged: u64::from(report.items_unchanged),
+        failed: u64::from(report.items_failed),
+    }
 }
 
 /// Real generated articles prepared once per fill; rows beyond them are
@@ -664,7 +648,16 @@ async fn ingest_run<S: Store>(
         ..GenConfig::default()
     };
     let mut generator = Gen::new(seed, cfg);
-    let fold = FoldConfig::default();
+    let mut feeds = Vec::with_capacity(feed_ids.len());
+    for &id in &feed_ids {
+        feeds.push(store.feed(id).await?.context("bench feed vanished")?);
+    }
+    let ctx = Context::new(
+        store.clone(),
+        Fetcher::new(&FetchConfig::default())?,
+        FoldConfig::default(),
+        SchedulerConfig::default(),
+    );
     let mut have = 0usize;
     let mut sorted = sizes.to_vec();
     sorted.sort_unstable();
@@ -678,23 +671,25 @@ async fn ingest_run<S: Store>(
         let now = Utc::now();
         let cpu0 = crate::util::cpu_seconds();
         let start = Instant::now();
-        let results: Vec<(Tally, Vec<(i64, NewItem)>)> = futures_util::stream::iter(work.iter())
-            .map(|(feed, arts)| ingest_poll(store, &fold, *feed, feed_ids[*feed], arts, now))
+        let results: Vec<Tally> = futures_util::stream::iter(work.iter())
+            .map(|(feed, arts)| ingest_poll(&ctx, *feed, &feeds[*feed], arts, now))
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         let secs = start.elapsed().as_secs_f64();
         let cpu = crate::util::cpu_seconds() - cpu0;
         let mut t = Tally::default();
-        let mut prepared = Vec::with_capacity(n);
-        for (r, items) in results {
+        for r in results {
             t.new += r.new;
             t.folded += r.folded;
             t.updated += r.updated;
             t.unchanged += r.unchanged;
             t.failed += r.failed;
-            prepared.extend(items);
         }
+        // The floor loads the same articles, prepared again outside the
+        // timed section.
+        let all: Vec<Article> = work.into_iter().flat_map(|(_, a)| a).collect();
+        let prepared = prepare_all(&all, &feed_ids, now);
         let ours = n as f64 / secs;
         have += n;
         println!(

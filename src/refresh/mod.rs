@@ -15,7 +15,7 @@ use crate::daemon::metrics;
 use crate::dedup::xling::ProfileCache;
 use crate::dedup::{self, FoldConfig, Subject};
 use crate::fetch::{ErrorClass, Fetcher, Outcome, Validators};
-use crate::parse::{self, ParsedFeed};
+use crate::parse::{self, ParsedFeed, ParsedItem};
 use crate::scheduler::{self, Hints, PollKind, PollSignal, SchedulerConfig};
 use crate::store::{Feed, FeedFolding, Ingested, NewItem, PollUpdate, Store};
 
@@ -108,7 +108,15 @@ async fn refresh<S: Store>(ctx: &Context<S>, feed: Feed) -> FeedReport {
                     update.title = parsed.title.clone();
                     update.site_url = parsed.site_url.clone();
                     update.language = parsed.language.clone();
-                    let stored = store_items(ctx, &feed, &parsed, started_at, &mut report).await;
+                    let stored = store_items(
+                        ctx,
+                        &feed,
+                        &parsed.items,
+                        parsed.language.as_deref(),
+                        started_at,
+                        &mut report,
+                    )
+                    .await;
                     match stored {
                         Ok(()) => {
                             // Validators advance only once every item is
@@ -238,12 +246,15 @@ async fn parse_off_thread(text: String, base: String) -> Result<ParsedFeed, Stri
     }
 }
 
-/// Normalizes, fingerprints and stores every item; one item's failure is
-/// counted and the rest go on. Returns Err when any item could not be stored.
-async fn store_items<S: Store>(
+/// Normalizes, fingerprints and stores one poll's items (`language` is the
+/// feed document's); one item's failure is counted and the rest go on.
+/// Returns Err when any item could not be stored. Public so that the
+/// benchmarks time exactly this path.
+pub async fn store_items<S: Store>(
     ctx: &Context<S>,
     feed: &Feed,
-    parsed: &ParsedFeed,
+    items: &[ParsedItem],
+    language: Option<&str>,
     fetched_at: DateTime<Utc>,
     report: &mut FeedReport,
 ) -> Result<(), String> {
@@ -254,9 +265,11 @@ async fn store_items<S: Store>(
     let context = prepare::FeedContext {
         feed_id: feed.id,
         feed_url: feed.url.clone(),
-        language: parsed.language.clone().or_else(|| feed.language.clone()),
+        language: language
+            .map(str::to_string)
+            .or_else(|| feed.language.clone()),
     };
-    let prepared = prepare::items(&context, &parsed.items, &learned, fetched_at);
+    let prepared = prepare::items(&context, items, &learned, fetched_at);
     if !prepared.boilerplate_shapes.is_empty()
         && let Err(e) = ctx
             .store
@@ -270,11 +283,32 @@ async fn store_items<S: Store>(
         policy: feed.fold_policy,
         fold_translations: feed.fold_translations,
     };
+    let config = &ctx.fold;
+    let results = ctx
+        .store
+        .ingest_items(
+            folding,
+            &prepared.items,
+            config.window,
+            |item, candidates, stats| {
+                let subject = subject_of(folding, item);
+                let clock = Instant::now();
+                // A poisoned cache only means another decision panicked; the
+                // cache itself is still consistent.
+                let mut cache = ctx.profiles.lock().unwrap_or_else(|p| p.into_inner());
+                let decision =
+                    dedup::decide_cached(&subject, candidates, stats, config, &mut cache);
+                metrics::record_fold_decision(clock.elapsed());
+                debug!(candidates = candidates.len(), ?decision, "fold decision");
+                decision
+            },
+        )
+        .await;
     let mut first_error = None;
-    for item in &prepared.items {
+    for (item, result) in prepared.items.iter().zip(results) {
         report.items_seen += 1;
         metrics::record_item("seen");
-        match ingest(ctx, folding, item).await {
+        match result {
             Ok(Ingested::New { fold, .. }) => {
                 report.items_new += 1;
                 metrics::record_item("new");
@@ -307,27 +341,6 @@ async fn store_items<S: Store>(
         None => Ok(()),
         Some(e) => Err(e),
     }
-}
-
-async fn ingest<S: Store>(
-    ctx: &Context<S>,
-    folding: FeedFolding,
-    item: &NewItem,
-) -> Result<Ingested, crate::store::StoreError> {
-    let subject = subject_of(folding, item);
-    let config = &ctx.fold;
-    ctx.store
-        .ingest_item(folding, item, config.window, |candidates, stats| {
-            let clock = Instant::now();
-            // A poisoned cache only means another decision panicked; the
-            // cache itself is still consistent.
-            let mut cache = ctx.profiles.lock().unwrap_or_else(|p| p.into_inner());
-            let decision = dedup::decide_cached(&subject, candidates, stats, config, &mut cache);
-            metrics::record_fold_decision(clock.elapsed());
-            debug!(candidates = candidates.len(), ?decision, "fold decision");
-            decision
-        })
-        .await
 }
 
 /// The fold decision's view of an item about to be stored.

@@ -264,22 +264,56 @@ pub trait Store: Clone + Send + Sync + 'static {
         update: &PollUpdate,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Stores one item in its own transaction. A known identity with the same
-    /// revision is left alone; a changed one is updated in place. A new item
-    /// is folded: the store finds candidates (same canonical or origin URL,
-    /// content hash, any simhash band, any lookup key; dated within
-    /// `window` of the item), plus the canonical item of every story they
-    /// belong to, measures `KeyStats`, and calls `decide` while holding
-    /// locks that serialise every ingest sharing a key with this one.
+    /// Stores one poll's items, returning one result per item in order. A
+    /// known identity with the same revision is left alone; a changed one
+    /// is updated in place. A new item is folded: the store finds
+    /// candidates (same canonical or origin URL, content hash, any simhash
+    /// band, any lookup key; dated within `window` of the item), plus the
+    /// canonical item of every story they belong to, measures `KeyStats`,
+    /// and calls `decide` while holding locks that serialise every ingest
+    /// sharing a key with this one. A candidate's `signature.keys` holds
+    /// only the keys it shares with the item.
+    ///
+    /// Items are written up to `MAX_INGEST_BATCH` per transaction: one
+    /// commit and one lock round per batch instead of per item. Each item
+    /// sits behind a savepoint; an item that fails in a batch (or a batch
+    /// whose transaction fails) is retried alone, so one bad item never
+    /// costs the others. Later items of a batch see the earlier ones.
+    fn ingest_items<F>(
+        &self,
+        feed: FeedFolding,
+        items: &[NewItem],
+        window: Duration,
+        decide: F,
+    ) -> impl Future<Output = Vec<Result<Ingested>>> + Send
+    where
+        F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision + Send;
+
+    /// `ingest_items` for a single item.
     fn ingest_item<F>(
         &self,
         feed: FeedFolding,
         item: &NewItem,
         window: Duration,
-        decide: F,
+        mut decide: F,
     ) -> impl Future<Output = Result<Ingested>> + Send
     where
-        F: FnOnce(&[Candidate], &KeyStats) -> Decision + Send;
+        F: FnMut(&[Candidate], &KeyStats) -> Decision + Send,
+    {
+        async move {
+            let mut results = self
+                .ingest_items(feed, std::slice::from_ref(item), window, |_, c, s| {
+                    decide(c, s)
+                })
+                .await;
+            results.pop().unwrap_or_else(|| {
+                Err(StoreError::NotFound(format!(
+                    "item {} was not stored",
+                    item.identity
+                )))
+            })
+        }
+    }
 
     /// Paragraph-shape hashes learned as this feed's boilerplate.
     fn feed_boilerplate(&self, feed_id: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
@@ -388,6 +422,12 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
 /// hash, origin link) first, then band and key matches; within each, items
 /// sharing more signals first, then the newest. The canonical items of their stories come on top of this.
 pub const MAX_CANDIDATES: usize = 100;
+
+/// Items written per transaction by `Store::ingest_items`. Large enough to
+/// amortise the commit and the lock round, small enough that a batch holds
+/// its locks briefly, and under PostgreSQL's 64 cached subtransactions
+/// (one savepoint per item).
+pub const MAX_INGEST_BATCH: usize = 32;
 
 /// A lookup key carried by more items than this inside the window is too
 /// common to find candidates by (it still counts in `KeyStats`).
@@ -633,17 +673,17 @@ impl Store for Opened {
         on_backend!(self, s => s.record_poll(feed_id, update).await)
     }
 
-    async fn ingest_item<F>(
+    async fn ingest_items<F>(
         &self,
         feed: FeedFolding,
-        item: &NewItem,
+        items: &[NewItem],
         window: Duration,
         decide: F,
-    ) -> Result<Ingested>
+    ) -> Vec<Result<Ingested>>
     where
-        F: FnOnce(&[Candidate], &KeyStats) -> Decision + Send,
+        F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision + Send,
     {
-        on_backend!(self, s => s.ingest_item(feed, item, window, decide).await)
+        on_backend!(self, s => s.ingest_items(feed, items, window, decide).await)
     }
 
     async fn feed_boilerplate(&self, feed_id: i64) -> Result<Vec<i64>> {

@@ -172,6 +172,17 @@ fn in_list(n: usize) -> String {
     format!("SELECT unnest(${n}::bigint[])")
 }
 
+/// A list of strings as one parameter: a text[] array, unpacked by
+/// `in_text_list`.
+fn text_list(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+/// The subquery that unpacks `text_list` bound as parameter `$n`.
+fn in_text_list(n: usize) -> String {
+    format!("SELECT unnest(${n}::text[])")
+}
+
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
     WHERE id IN (SELECT id FROM feeds WHERE enabled AND next_poll_at <= $3 \
     AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_poll_at, id LIMIT $4 \

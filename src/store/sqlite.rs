@@ -232,6 +232,17 @@ fn in_list(n: usize) -> String {
     format!("SELECT value FROM json_each(${n})")
 }
 
+/// A list of strings as one parameter: a JSON array, unpacked by
+/// `in_text_list`.
+fn text_list(values: &[&str]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
+}
+
+/// The subquery that unpacks `text_list` bound as parameter `$n`.
+fn in_text_list(n: usize) -> String {
+    in_list(n)
+}
+
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \
     WHERE id IN (SELECT id FROM feeds WHERE enabled AND next_poll_at <= $3 \
     AND (lease_expires_at IS NULL OR lease_expires_at < $3) ORDER BY next_poll_at, id LIMIT $4)";

@@ -95,6 +95,7 @@ contract!(
     empty_bodies_do_not_pair_by_band,
     exact_matches_survive_the_candidate_cap,
     concurrent_claims_never_share_a_feed,
+    a_batch_sees_its_own_items_and_a_failure_costs_one_item,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -439,6 +440,98 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
     assert_eq!(s.next_due_at().await.unwrap(), None);
     s.set_feed_enabled(ids[1], true, None).await.unwrap();
     assert!(s.next_due_at().await.unwrap().is_some());
+}
+
+/// `ingest_items` writes a poll in one transaction: a later item folds into
+/// an earlier one of the same batch, and an item whose write fails (here its
+/// decision names a story that does not exist) is rolled back to its
+/// savepoint, retried alone, and fails alone.
+async fn a_batch_sees_its_own_items_and_a_failure_costs_one_item<S: Store + Raw>(s: S) {
+    let f = add(&s, 1).await[0];
+    let text = "Port authority approves a second container terminal after two years of review";
+    let items = vec![
+        item("batch-a", text, at(0)),
+        item("batch-b", text, at(1)),
+        item(
+            "batch-c",
+            "Rail freight volumes fell for a fourth month",
+            at(2),
+        ),
+        item(
+            "batch-d",
+            "Ferry operator adds a winter route to the islands",
+            at(3),
+        ),
+    ];
+    let mut calls_for_c = 0;
+    let results = s
+        .ingest_items(folding(f), &items, WINDOW, |it, cands, stats| {
+            match it.identity.as_str() {
+                "batch-b" => fold_first(cands, stats),
+                "batch-c" => {
+                    calls_for_c += 1;
+                    Decision::Fold(Fold {
+                        story_id: i64::MAX,
+                        matched_item_id: 1,
+                        method: FoldMethod::ContentHash,
+                        distance: None,
+                        score: None,
+                        detail: None,
+                        becomes_canonical: false,
+                    })
+                }
+                _ => Decision::NewStory,
+            }
+        })
+        .await;
+    assert_eq!(results.len(), 4);
+    let Ok(Ingested::New {
+        item_id: a,
+        story_id: story_a,
+        fold: None,
+    }) = results[0]
+    else {
+        panic!("a founds a story: {:?}", results[0]);
+    };
+    match &results[1] {
+        Ok(Ingested::New {
+            story_id,
+            fold: Some(fold),
+            ..
+        }) => {
+            assert_eq!(*story_id, story_a);
+            assert_eq!(fold.matched_item_id, a);
+        }
+        other => panic!("b folds into a within the batch: {other:?}"),
+    }
+    assert!(
+        matches!(results[2], Err(StoreError::NotFound(_))),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(calls_for_c, 2, "the failed item is retried alone once");
+    assert!(matches!(results[3], Ok(Ingested::New { fold: None, .. })));
+    assert_eq!(s.scalar("SELECT count(*) FROM items").await, 3);
+    assert_eq!(s.scalar("SELECT count(*) FROM stories").await, 2);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM items WHERE identity = 'batch-c'")
+            .await,
+        0
+    );
+
+    // The next poll answers the stored items without a decision and stores
+    // the one that failed.
+    let again = s
+        .ingest_items(folding(f), &items, WINDOW, |it, _, _| {
+            assert_eq!(it.identity, "batch-c", "only the missing item is decided");
+            Decision::NewStory
+        })
+        .await;
+    assert!(matches!(again[0], Ok(Ingested::Unchanged { item_id }) if item_id == a));
+    assert!(matches!(again[1], Ok(Ingested::Unchanged { .. })));
+    assert!(matches!(again[2], Ok(Ingested::New { fold: None, .. })));
+    assert!(matches!(again[3], Ok(Ingested::Unchanged { .. })));
+    assert_eq!(s.scalar("SELECT count(*) FROM items").await, 4);
 }
 
 async fn ingest_new_unchanged_updated<S: Store>(s: S) {
