@@ -877,10 +877,10 @@ impl Store for ThisStore {
                 .bind(ts(now))
                 .execute(&mut *tx)
                 .await?;
-                if f.becomes_canonical {
+                if f.becomes_canonical || f.promotes.is_some() {
                     sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
                         .bind(story_id)
-                        .bind(item_id)
+                        .bind(f.promotes.unwrap_or(item_id))
                         .execute(&mut *tx)
                         .await?;
                 }
