@@ -178,6 +178,10 @@ pub struct Fold {
     pub detail: Option<String>,
     /// The subject is more original than the story's current canonical item.
     pub becomes_canonical: bool,
+    /// Another item of the story, which the subject credits by name, is
+    /// more original than the story's current canonical item and replaces
+    /// it (the credit arrived after the original).
+    pub promotes: Option<i64>,
 }
 
 /// Thresholds and windows for folding. Defaults are documented in
@@ -364,6 +368,7 @@ fn judge(
         score,
         detail,
         becomes_canonical: false,
+        promotes: None,
     };
     let long = |n: i32| n >= cfg.min_text_len;
     let dist = crate::fingerprint::distance(s.simhash, o.simhash) as i32;
@@ -638,40 +643,163 @@ pub fn decide_cached(
                 .iter()
                 .find(|c| c.item_id == fold.matched_item_id)
         });
-    fold.becomes_canonical = canon.is_some_and(|c| more_original(subject, &c.item, config));
+    // Copies of the story that the store found credit their source; what
+    // they say weighs in when the subject and the canonical item cannot
+    // settle it between themselves.
+    let story: Vec<&Subject> = candidates
+        .iter()
+        .filter(|c| c.story_id == fold.story_id)
+        .map(|c| &c.item)
+        .collect();
+    fold.becomes_canonical =
+        canon.is_some_and(|c| more_original_in(subject, &c.item, &story, config));
+    if let Some(c) = canon.filter(|_| !fold.becomes_canonical) {
+        let mut with_subject = story.clone();
+        with_subject.push(subject);
+        fold.promotes = candidates
+            .iter()
+            .filter(|x| {
+                x.story_id == fold.story_id && x.item_id != c.item_id && credits(subject, &x.item)
+            })
+            .find(|x| more_original_in(&x.item, &c.item, &with_subject, config))
+            .map(|x| x.item_id);
+    }
     Decision::Fold(fold)
+}
+
+/// The label that names a site: the registrable label of its host
+/// ("meridianwire" for www.meridianwire.example, "bbc" for bbc.co.uk).
+fn site_label(host: &str) -> Option<&str> {
+    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+    let n = labels.len();
+    if n < 2 {
+        return None;
+    }
+    let second = labels[n - 2];
+    // Country domains with a generic second level: co.uk, com.au, ...
+    let label = if n >= 3
+        && labels[n - 1].len() == 2
+        && matches!(
+            second,
+            "co" | "com" | "org" | "net" | "ac" | "gov" | "or" | "ne"
+        ) {
+        labels[n - 3]
+    } else {
+        second
+    };
+    Some(label)
+}
+
+/// Lower-case letters and digits only, accents dropped, so that a name
+/// written in a text ("Pražský kurýr", "Rheinland-Kurier") compares with
+/// the label of its host (prazskykuryr, rheinland-kurier).
+fn bare_letters(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    s.nfkd()
+        .filter(|c| !is_combining_mark(*c) && c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The site an item was published on, from its canonical URL or link.
+fn item_site(x: &Subject) -> Option<String> {
+    usable_url(&x.canonical_url)
+        .or(usable_url(&x.url))
+        .and_then(crate::normalize::url::site_of)
+}
+
+/// Words at the start of a text that a credit ("According to Meridian
+/// Wire, …", "Meridian Wire reports …") sits in.
+const CREDIT_WORDS: usize = 12;
+
+/// True when `x` credits the site `site` by name in its opening words: an
+/// edited copy says where it took the story from. Only whole words that
+/// spell the site's label count, and an item never credits its own site.
+fn credits_site(x: &Subject, site: &str) -> bool {
+    use crate::normalize::url::same_site;
+    let Some(label) = site_label(site).map(bare_letters) else {
+        return false;
+    };
+    if label.chars().count() < 4 || item_site(x).is_some_and(|own| same_site(&own, site)) {
+        return false;
+    }
+    let words: Vec<String> = x
+        .content_text
+        .split_whitespace()
+        .take(CREDIT_WORDS)
+        .map(bare_letters)
+        .collect();
+    (0..words.len()).any(|i| {
+        let mut name = String::new();
+        words[i..].iter().take(4).any(|w| {
+            name.push_str(w);
+            name == label
+        })
+    })
+}
+
+/// True when `x` credits the site that `y` was published on.
+fn credits(x: &Subject, y: &Subject) -> bool {
+    item_site(y).is_some_and(|site| credits_site(x, &site))
+}
+
+/// `more_original`, also weighing what the other copies of the story say:
+/// inside the skew allowance, an item whose site another copy credits by
+/// name is the better original over one whose site no copy credits. This
+/// is what tells an original from a translation whose publisher's clock
+/// runs early: the translation carries no mark, but a copy that credits
+/// the original by name does.
+pub fn more_original_in(a: &Subject, b: &Subject, story: &[&Subject], cfg: &FoldConfig) -> bool {
+    if let Some(d) = decisive(a, b, cfg) {
+        return d;
+    }
+    let credited =
+        |x: &Subject| item_site(x).is_some_and(|site| story.iter().any(|m| credits_site(m, &site)));
+    let (ka, kb) = (credited(a), credited(b));
+    if ka != kb {
+        return ka;
+    }
+    within_skew(a, b)
 }
 
 /// True when `a` is a better original for a story than `b`.
 pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
-    use std::cmp::Ordering;
+    more_original_in(a, b, &[], cfg)
+}
+
+/// The comparison of two items on their own evidence, when it decides:
+/// policy, body, citations and credits, excerpts, time beyond the skew.
+fn decisive(a: &Subject, b: &Subject, cfg: &FoldConfig) -> Option<bool> {
     // Feed policy: an original-only feed publishes originals.
     let oa = a.feed_policy == FeedPolicy::OriginalOnly;
     let ob = b.feed_policy == FeedPolicy::OriginalOnly;
     if oa != ob {
-        return oa;
+        return Some(oa);
     }
     // A headline-only pointer is never canonical over a body.
     let la = a.signature.text_len >= cfg.min_text_len;
     let lb = b.signature.text_len >= cfg.min_text_len;
     if la != lb {
-        return la;
+        return Some(la);
     }
     // Citations: the cited item is the original; an item that cites some
-    // other page is a copy.
+    // other page is a copy. A credit by name ("According to …") is a
+    // citation of the whole site.
     let cites = |x: &Subject, y: &Subject| -> bool {
         matches!((usable_url(&x.origin_url), usable_url(&y.canonical_url)), (Some(p), Some(q)) if p == q)
+            || credits(x, y)
     };
     if cites(b, a) && !cites(a, b) {
-        return true;
+        return Some(true);
     }
     if cites(a, b) && !cites(b, a) {
-        return false;
+        return Some(false);
     }
     let ca = usable_url(&a.origin_url).is_some();
     let cb = usable_url(&b.origin_url).is_some();
     if ca != cb {
-        return cb;
+        return Some(cb);
     }
     // An excerpt (truncated or lead copy) is not the original.
     if la && lb && a.lang == b.lang {
@@ -683,10 +811,22 @@ pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
                 && (small.len() as f64) < 0.8 * big.len() as f64
         };
         if excerpt(&sa, &sb) {
-            return false;
+            return Some(false);
         }
         if excerpt(&sb, &sa) {
-            return true;
+            return Some(true);
+        }
+    }
+    // Across languages shingles do not compare, but token counts of a
+    // translation stay within a factor of two or so of its source (CJK
+    // bigrams included): far shorter than that is a translated excerpt.
+    if la && lb && a.lang != b.lang {
+        let short = |x: i32, y: i32| (x as f64) < CROSS_LANG_EXCERPT * y as f64;
+        if short(a.signature.text_len, b.signature.text_len) {
+            return Some(false);
+        }
+        if short(b.signature.text_len, a.signature.text_len) {
+            return Some(true);
         }
     }
     // Time: beyond the skew allowance the earlier publication wins.
@@ -695,15 +835,28 @@ pub fn more_original(a: &Subject, b: &Subject, cfg: &FoldConfig) -> bool {
     let skew = cfg.canonical_skew.as_secs() as i64;
     let dt = (tb - ta).num_seconds();
     if dt > skew {
-        return true;
+        return Some(true);
     }
     if -dt > skew {
-        return false;
+        return Some(false);
     }
-    // Inside the allowance: republisher marks, then time, then first seen.
+    // Inside the allowance: republisher marks.
     if a.signature.republished != b.signature.republished {
-        return !a.signature.republished;
+        return Some(!a.signature.republished);
     }
+    None
+}
+
+/// Below this share of the other's token count, an item in another
+/// language is an excerpt of a translation, not the full story.
+const CROSS_LANG_EXCERPT: f64 = 0.4;
+
+/// The last resort inside the skew allowance: the earlier clock, then the
+/// item seen first.
+fn within_skew(a: &Subject, b: &Subject) -> bool {
+    use std::cmp::Ordering;
+    let ta = a.published_at.unwrap_or(a.dated_at);
+    let tb = b.published_at.unwrap_or(b.dated_at);
     match ta.cmp(&tb) {
         Ordering::Less => true,
         Ordering::Greater => false,
@@ -788,6 +941,168 @@ mod tests {
         let mut o = subj(300, 10);
         o.feed_policy = FeedPolicy::OriginalOnly;
         assert!(more_original(&o, &subj(300, 0), &cfg));
+    }
+
+    #[test]
+    fn site_labels() {
+        let cases = [
+            ("www.meridianwire.example", Some("meridianwire")),
+            ("english.seouldaily.example", Some("seouldaily")),
+            ("news.bbc.co.uk", Some("bbc")),
+            ("localhost", None),
+        ];
+        for (host, want) in cases {
+            assert_eq!(site_label(host), want, "{host}");
+        }
+    }
+
+    #[test]
+    fn credits_by_name() {
+        let item = |url: &str, text: &str| Subject {
+            canonical_url: Some(url.into()),
+            content_text: text.into(),
+            ..Default::default()
+        };
+        let copy = "https://copy.example/2024/a";
+        let cases = [
+            (
+                "According to Meridian Wire, zinc stocks fell.",
+                "www.meridianwire.example",
+                true,
+            ),
+            (
+                "Podle serveru Pražský kurýr se to stalo.",
+                "prazskykuryr.example",
+                true,
+            ),
+            (
+                "According to Rheinland-Kurier, two cars collided.",
+                "rheinland-kurier.example",
+                true,
+            ),
+            (
+                "Zinc stocks fell, Meridian Wire reported.",
+                "meridianwire.example",
+                true,
+            ),
+            // A word that is only part of the name is not a credit.
+            (
+                "Commodity prices rose on Monday.",
+                "commodityticker.example",
+                false,
+            ),
+            // Nor is a name deep in the article, past the opening words.
+            (
+                "One two three four five six seven eight nine ten eleven twelve Meridian Wire.",
+                "meridianwire.example",
+                false,
+            ),
+            // An item never credits its own site.
+            ("According to Copy, it rained.", "copy.example", false),
+        ];
+        for (text, site, want) in cases {
+            assert_eq!(
+                credits_site(&item(copy, text), site),
+                want,
+                "{text} / {site}"
+            );
+        }
+    }
+
+    #[test]
+    fn credits_and_languages_decide_originality() {
+        let cfg = FoldConfig::default();
+        let at = |url: &str, lang: &str, text_len: i32, hours: i64, text: &str| {
+            let mut x = subj(text_len, hours);
+            x.canonical_url = Some(url.into());
+            x.lang = Some(lang.into());
+            x.content_text = text.into();
+            x
+        };
+        // An edited copy that credits the original by name loses although
+        // its clock runs four hours early.
+        let orig = at(
+            "https://ticker.example/m/1",
+            "en",
+            140,
+            4,
+            "Soybean spreads widened.",
+        );
+        let edited = at(
+            "https://wire.example/m/2",
+            "en",
+            142,
+            0,
+            "According to Ticker, soybean spreads widened.",
+        );
+        assert!(more_original(&orig, &edited, &cfg));
+        assert!(!more_original(&edited, &orig, &cfg));
+        // A translated lead is no original for a full article in another
+        // language, earlier or not.
+        let full = at(
+            "https://kuryr.example/c/1",
+            "cs",
+            347,
+            6,
+            "Brutální vražda.",
+        );
+        let lead = at("https://hub.example/e/1", "en", 39, 0, "Brutal murder.");
+        assert!(more_original(&full, &lead, &cfg));
+        assert!(!more_original(&lead, &full, &cfg));
+        // An unmarked translation whose clock runs early beats the original
+        // on time alone; a copy in the story that credits the original's
+        // site reverses that.
+        let original = at("https://vestnik.example/n/1", "ru", 170, 9, "Роман Сенчин.");
+        let translation = at("https://wire.example/n/2", "en", 220, 0, "Roman Senchin.");
+        assert!(!more_original(&original, &translation, &cfg));
+        let credit = at(
+            "https://daily.example/n/3",
+            "en",
+            220,
+            12,
+            "According to Vestnik, Roman Senchin.",
+        );
+        let story = [&credit];
+        assert!(more_original_in(&original, &translation, &story, &cfg));
+        assert!(!more_original_in(&translation, &original, &story, &cfg));
+    }
+
+    #[test]
+    fn a_late_credit_promotes_the_original() {
+        let cfg = FoldConfig::default();
+        let cand = |id: i64, canonical: bool, item: Subject| Candidate {
+            item_id: id,
+            story_id: 7,
+            is_canonical: canonical,
+            item,
+            ..Default::default()
+        };
+        let mut translation = subj(220, 0);
+        translation.lang = Some("en".into());
+        translation.canonical_url = Some("https://wire.example/n/2".into());
+        let mut original = subj(170, 9);
+        original.lang = Some("ru".into());
+        original.canonical_url = Some("https://vestnik.example/n/1".into());
+        // A republished copy of the translation's page that credits the
+        // original's site: it folds on the URL and is no original itself.
+        let mut copy = subj(220, 10);
+        copy.lang = Some("en".into());
+        copy.canonical_url = translation.canonical_url.clone();
+        copy.content_text = "According to Vestnik, Roman Senchin is in Paris.".into();
+        copy.signature.republished = true;
+        let cands = [cand(1, true, translation), cand(2, false, original)];
+        let Decision::Fold(f) = decide(&copy, &cands, &KeyStats::default(), &cfg) else {
+            panic!("the copy folds on its URL");
+        };
+        assert_eq!(f.method, FoldMethod::Url);
+        assert!(!f.becomes_canonical);
+        assert_eq!(f.promotes, Some(2));
+        // Without the credit nothing changes.
+        copy.content_text = "Roman Senchin is in Paris.".into();
+        let Decision::Fold(f) = decide(&copy, &cands, &KeyStats::default(), &cfg) else {
+            panic!("the copy folds on its URL");
+        };
+        assert_eq!((f.becomes_canonical, f.promotes), (false, None));
     }
 
     #[test]

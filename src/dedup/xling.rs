@@ -375,6 +375,7 @@ pub fn decide_translation_cached(
         score: Some(s.score),
         detail: Some(s.shared.join(" ")),
         becomes_canonical: subject.dated_at + SKEW < canonical_at,
+        promotes: None,
     })
 }
 

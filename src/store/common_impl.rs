@@ -601,10 +601,10 @@ where
                 .bind(ts(now))
                 .execute(&mut *conn)
                 .await?;
-                if f.becomes_canonical {
+                if f.becomes_canonical || f.promotes.is_some() {
                     sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
                         .bind(story_id)
-                        .bind(item_id)
+                        .bind(f.promotes.unwrap_or(item_id))
                         .execute(&mut *conn)
                         .await?;
                 }

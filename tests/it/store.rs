@@ -142,6 +142,7 @@ fn fold_into(c: &Candidate, becomes_canonical: bool) -> Decision {
         score: Some(1.0),
         detail: Some("test".into()),
         becomes_canonical,
+        promotes: None,
     })
 }
 
