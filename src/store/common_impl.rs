@@ -397,9 +397,7 @@ async fn find_candidates(
             in_list(2)
         );
         let ids: Vec<i64> = cands.iter().map(|c| c.item_id).collect();
-        let query = sqlx::query(sql(q))
-            .bind(id_list(&ids))
-            .bind(id_list(&keys));
+        let query = sqlx::query(sql(q)).bind(id_list(&ids)).bind(id_list(&keys));
         let mut by_item: std::collections::HashMap<i64, Vec<i64>> = Default::default();
         for row in query.fetch_all(&mut *conn).await? {
             by_item
@@ -480,142 +478,146 @@ async fn ingest_locked<F>(
 where
     F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision,
 {
-        let existing =
-            sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
-                .bind(feed.feed_id)
-                .bind(&item.identity)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if let Some(row) = existing {
-            let item_id: i64 = row.try_get("id")?;
-            let rev: i64 = row.try_get("revision_hash")?;
-            if rev == item.revision_hash {
-                return Ok(Ingested::Unchanged { item_id });
-            }
-            bind_item(
-                sqlx::query(
-                    "UPDATE items SET guid = $2, url = $3, canonical_url = $4, origin_url = $5, \
+    let existing =
+        sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
+            .bind(feed.feed_id)
+            .bind(&item.identity)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(row) = existing {
+        let item_id: i64 = row.try_get("id")?;
+        let rev: i64 = row.try_get("revision_hash")?;
+        if rev == item.revision_hash {
+            return Ok(Ingested::Unchanged { item_id });
+        }
+        bind_item(
+            sqlx::query(
+                "UPDATE items SET guid = $2, url = $3, canonical_url = $4, origin_url = $5, \
                      title = $6, summary = $7, content_text = $8, author = $9, lang = $10, \
                      published_at = $11, updated_at = $12, fetched_at = $13, dated_at = $14, \
                      fp_version = $15, simhash = $16, band0 = $17, band1 = $18, band2 = $19, \
                      band3 = $20, lead_hash = $21, content_hash = $22, headline_key = $23, \
                      headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27, \
                      republished = $28 WHERE id = $1",
-                )
-                .bind(item_id),
-                item,
             )
+            .bind(item_id),
+            item,
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM item_keys WHERE item_id = $1")
+            .bind(item_id)
             .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM item_keys WHERE item_id = $1")
-                .bind(item_id)
-                .execute(&mut *conn)
-                .await?;
-            insert_keys(conn, item_id, item).await?;
-            return Ok(Ingested::Updated { item_id });
-        }
+        insert_keys(conn, item_id, item).await?;
+        return Ok(Ingested::Updated { item_id });
+    }
 
-        let (lo, hi) = crate::store::window_bounds(item.dated_at, window);
-        let (candidates, stats) =
-            find_candidates(conn, window_counts, item, lo, hi).await?;
-        let decision = decide(item, &candidates, &stats);
-        let published = item.published_at.unwrap_or(item.dated_at);
+    let (lo, hi) = crate::store::window_bounds(item.dated_at, window);
+    let (candidates, stats) = find_candidates(conn, window_counts, item, lo, hi).await?;
+    let decision = decide(item, &candidates, &stats);
+    let published = item.published_at.unwrap_or(item.dated_at);
 
-        let (story_id, fold) = match decision {
-            Decision::NewStory => {
-                let id: i64 = sqlx::query(
-                    "INSERT INTO stories (first_published_at, item_count, created_at, updated_at) \
+    let (story_id, fold) = match decision {
+        Decision::NewStory => {
+            let id: i64 = sqlx::query(
+                "INSERT INTO stories (first_published_at, item_count, created_at, updated_at) \
                      VALUES ($1, 1, $2, $2) RETURNING id",
-                )
-                .bind(ts(published))
-                .bind(ts(now))
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("id")?;
-                (id, None)
-            }
-            Decision::Fold(f) => {
-                let n = sqlx::query(
-                    "UPDATE stories SET item_count = item_count + 1, \
+            )
+            .bind(ts(published))
+            .bind(ts(now))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("id")?;
+            (id, None)
+        }
+        Decision::Fold(f) => {
+            let n = sqlx::query(
+                "UPDATE stories SET item_count = item_count + 1, \
                      first_published_at = CASE WHEN first_published_at IS NULL \
                        OR first_published_at > $2 THEN $2 ELSE first_published_at END, \
                      updated_at = $3 WHERE id = $1",
-                )
-                .bind(f.story_id)
-                .bind(ts(published))
-                .bind(ts(now))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "story {} chosen by the fold decision",
-                        f.story_id
-                    )));
-                }
-                (f.story_id, Some(f))
+            )
+            .bind(f.story_id)
+            .bind(ts(published))
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "story {} chosen by the fold decision",
+                    f.story_id
+                )));
             }
-        };
+            (f.story_id, Some(f))
+        }
+    };
 
-        let item_id: i64 = bind_item(
-            sqlx::query(
-                "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
+    let item_id: i64 = bind_item(
+        sqlx::query(
+            "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
                  origin_url, title, summary, content_text, author, lang, published_at, \
                  updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
                  band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
                  revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
                  $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
                  $27, $28, $29, $30) RETURNING id",
-            )
-            .bind(feed.feed_id)
-            .bind(&item.identity)
-            .bind(story_id),
-            item,
         )
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
-        insert_keys(conn, item_id, item).await?;
+        .bind(feed.feed_id)
+        .bind(&item.identity)
+        .bind(story_id),
+        item,
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("id")?;
+    insert_keys(conn, item_id, item).await?;
 
-        match &fold {
-            None => {
-                sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
-                    .bind(story_id)
-                    .bind(item_id)
-                    .execute(&mut *conn)
-                    .await?;
-                notify(conn, "feedfold_stories", story_id).await?;
-            }
-            Some(f) => {
-                sqlx::query(
-                    "INSERT INTO folds (item_id, story_id, matched_item_id, method, distance, \
-                     score, detail, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(item_id)
+    match &fold {
+        None => {
+            sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
                 .bind(story_id)
-                .bind(f.matched_item_id)
-                .bind(f.method.as_str())
-                .bind(f.distance)
-                .bind(f.score)
-                .bind(&f.detail)
-                .bind(ts(now))
+                .bind(item_id)
                 .execute(&mut *conn)
                 .await?;
-                if f.becomes_canonical || f.promotes.is_some() {
-                    sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
-                        .bind(story_id)
-                        .bind(f.promotes.unwrap_or(item_id))
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                notify(conn, "feedfold_copies", story_id).await?;
-            }
+            notify(conn, "feedfold_stories", story_id).await?;
         }
-        Ok(Ingested::New {
-            item_id,
-            story_id,
-            fold,
-        })
+        Some(f) => {
+            sqlx::query(
+                "INSERT INTO folds (item_id, story_id, matched_item_id, method, distance, \
+                     score, detail, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(item_id)
+            .bind(story_id)
+            .bind(f.matched_item_id)
+            .bind(f.method.as_str())
+            .bind(f.distance)
+            .bind(f.score)
+            .bind(&f.detail)
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await?;
+            if f.becomes_canonical || f.promotes.is_some() {
+                // A promoted item unfolded meanwhile is no longer the
+                // story's to promote.
+                sqlx::query(
+                    "UPDATE stories SET canonical_item_id = $2 WHERE id = $1 \
+                         AND EXISTS (SELECT 1 FROM items WHERE id = $2 AND story_id = $1)",
+                )
+                .bind(story_id)
+                .bind(f.promotes.unwrap_or(item_id))
+                .execute(&mut *conn)
+                .await?;
+            }
+            notify(conn, "feedfold_copies", story_id).await?;
+        }
+    }
+    Ok(Ingested::New {
+        item_id,
+        story_id,
+        fold,
+    })
 }
 
 impl ThisStore {
@@ -645,7 +647,9 @@ impl ThisStore {
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             if savepoints {
-                sqlx::query("SAVEPOINT ingest_item").execute(&mut *tx).await?;
+                sqlx::query("SAVEPOINT ingest_item")
+                    .execute(&mut *tx)
+                    .await?;
             }
             let r = ingest_locked(
                 &mut tx,
@@ -992,17 +996,21 @@ impl Store for ThisStore {
         }
         for chunk in pending.chunks(crate::store::MAX_INGEST_BATCH) {
             let batch: Vec<&NewItem> = chunk.iter().map(|&i| &items[i]).collect();
-            let mut results: Vec<Option<Result<Ingested>>> = match self.write_batch(feed, &batch, window, &mut decide).await {
-                Ok(results) => results.into_iter().map(Some).collect(),
-                Err(_) => chunk.iter().map(|_| None).collect(),
-            };
+            let mut results: Vec<Option<Result<Ingested>>> =
+                match self.write_batch(feed, &batch, window, &mut decide).await {
+                    Ok(results) => results.into_iter().map(Some).collect(),
+                    Err(_) => chunk.iter().map(|_| None).collect(),
+                };
             for (&i, r) in chunk.iter().zip(results.iter_mut()) {
                 out[i] = match r.take() {
                     Some(Ok(done)) => Ok(done),
                     // A failed item, or a failed transaction (a deadlock
                     // between two batches, a lost connection): try it
                     // alone, so one item's error costs that item only.
-                    _ => match self.write_batch(feed, &[&items[i]], window, &mut decide).await {
+                    _ => match self
+                        .write_batch(feed, &[&items[i]], window, &mut decide)
+                        .await
+                    {
                         Ok(mut alone) => alone.pop().unwrap_or_else(|| Err(not_stored(&items[i]))),
                         Err(e) => Err(e),
                     },
