@@ -621,16 +621,17 @@ where
 }
 
 impl ThisStore {
-    /// Stores `items` in one write transaction holding all their fold locks,
-    /// each item behind a savepoint so that its failure undoes only its own
-    /// writes. Err means the transaction itself failed and nothing is stored.
+    /// Stores `items` in one write transaction holding all their fold locks.
+    /// Any item's error fails the whole transaction (no savepoints: each one
+    /// makes SQLite's FTS5 flush its pending index, which cost more than the
+    /// batching saved); the caller retries the items alone.
     async fn write_batch<F>(
         &self,
         feed: FeedFolding,
         items: &[&NewItem],
         window: std::time::Duration,
         decide: &mut F,
-    ) -> Result<Vec<Result<Ingested>>>
+    ) -> Result<Vec<Ingested>>
     where
         F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision + Send,
     {
@@ -643,35 +644,20 @@ impl ThisStore {
         let now = Utc::now();
         let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &lock_keys).await?;
-        let savepoints = items.len() > 1;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            if savepoints {
-                sqlx::query("SAVEPOINT ingest_item")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let r = ingest_locked(
-                &mut tx,
-                &self.window_counts,
-                feed,
-                item,
-                window,
-                decide,
-                now,
-            )
-            .await;
-            if savepoints {
-                if r.is_err() {
-                    sqlx::query("ROLLBACK TO SAVEPOINT ingest_item")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("RELEASE SAVEPOINT ingest_item")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            results.push(r);
+            results.push(
+                ingest_locked(
+                    &mut tx,
+                    &self.window_counts,
+                    feed,
+                    item,
+                    window,
+                    decide,
+                    now,
+                )
+                .await?,
+            );
         }
         tx.commit().await?;
         Ok(results)
@@ -996,25 +982,24 @@ impl Store for ThisStore {
         }
         for chunk in pending.chunks(crate::store::MAX_INGEST_BATCH) {
             let batch: Vec<&NewItem> = chunk.iter().map(|&i| &items[i]).collect();
-            let mut results: Vec<Option<Result<Ingested>>> =
-                match self.write_batch(feed, &batch, window, &mut decide).await {
-                    Ok(results) => results.into_iter().map(Some).collect(),
-                    Err(_) => chunk.iter().map(|_| None).collect(),
-                };
-            for (&i, r) in chunk.iter().zip(results.iter_mut()) {
-                out[i] = match r.take() {
-                    Some(Ok(done)) => Ok(done),
-                    // A failed item, or a failed transaction (a deadlock
-                    // between two batches, a lost connection): try it
-                    // alone, so one item's error costs that item only.
-                    _ => match self
-                        .write_batch(feed, &[&items[i]], window, &mut decide)
-                        .await
-                    {
-                        Ok(mut alone) => alone.pop().unwrap_or_else(|| Err(not_stored(&items[i]))),
-                        Err(e) => Err(e),
-                    },
-                };
+            match self.write_batch(feed, &batch, window, &mut decide).await {
+                Ok(done) => {
+                    for (&i, r) in chunk.iter().zip(done) {
+                        out[i] = Ok(r);
+                    }
+                }
+                // An item's error, or the transaction's (a deadlock between
+                // two batches, a lost connection): every item is tried
+                // alone, so one item's error costs that item only.
+                Err(_) if chunk.len() > 1 => {
+                    for &i in chunk {
+                        out[i] = self
+                            .write_batch(feed, &[&items[i]], window, &mut decide)
+                            .await
+                            .and_then(|mut one| one.pop().ok_or_else(|| not_stored(&items[i])));
+                    }
+                }
+                Err(e) => out[chunk[0]] = Err(e),
             }
         }
         out

@@ -275,10 +275,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// only the keys it shares with the item.
     ///
     /// Items are written up to `MAX_INGEST_BATCH` per transaction: one
-    /// commit and one lock round per batch instead of per item. Each item
-    /// sits behind a savepoint; an item that fails in a batch (or a batch
-    /// whose transaction fails) is retried alone, so one bad item never
-    /// costs the others. Later items of a batch see the earlier ones.
+    /// commit and one lock round per batch instead of per item. When a
+    /// batch fails (an item's error, a deadlock, a lost connection), each of
+    /// its items is retried alone, so one bad item never costs the others.
+    /// Later items of a batch see the earlier ones.
     fn ingest_items<F>(
         &self,
         feed: FeedFolding,
@@ -425,8 +425,7 @@ pub const MAX_CANDIDATES: usize = 100;
 
 /// Items written per transaction by `Store::ingest_items`. Large enough to
 /// amortise the commit and the lock round, small enough that a batch holds
-/// its locks briefly, and under PostgreSQL's 64 cached subtransactions
-/// (one savepoint per item).
+/// its locks briefly and that redoing a failed batch item by item is cheap.
 pub const MAX_INGEST_BATCH: usize = 32;
 
 /// A lookup key carried by more items than this inside the window is too

@@ -445,8 +445,8 @@ async fn claims_lease_feeds_until_expiry<S: Store>(s: S) {
 
 /// `ingest_items` writes a poll in one transaction: a later item folds into
 /// an earlier one of the same batch, and an item whose write fails (here its
-/// decision names a story that does not exist) is rolled back to its
-/// savepoint, retried alone, and fails alone.
+/// decision names a story that does not exist) fails the batch, which is
+/// redone item by item, so that it fails alone.
 async fn a_batch_sees_its_own_items_and_a_failure_costs_one_item<S: Store + Raw>(s: S) {
     let f = add(&s, 1).await[0];
     let text = "Port authority approves a second container terminal after two years of review";
