@@ -9,6 +9,7 @@
 pub mod anchors;
 pub mod headline;
 
+use crate::normalize::chars;
 use crate::normalize::text::{for_each_token, is_han_kana};
 
 /// Bumped whenever any fingerprint output changes.
@@ -86,7 +87,7 @@ fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
             }
             han_alone = false;
         }
-        if c.is_alphanumeric() {
+        if chars::is_alphanumeric(c) {
             bounds.push(run.len());
             run.push(c);
         }

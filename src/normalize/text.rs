@@ -3,12 +3,18 @@
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
-/// NFKC plus lowercase. Most Latin text is already NFKC, so the quick check
-/// skips the (slow) normalizer for it.
+use super::chars;
+
+/// NFKC plus lowercase. Most text is already NFKC, so a table check of its
+/// characters (then the normalizer's own quick check) skips the slow
+/// normalizer for it.
 pub fn fold_text(s: &str) -> String {
+    if chars::is_nfkc_starters(s) {
+        return chars::to_lowercase(s);
+    }
     match is_nfkc_quick(s.chars()) {
-        IsNormalized::Yes => s.to_lowercase(),
-        _ => s.nfkc().collect::<String>().to_lowercase(),
+        IsNormalized::Yes => chars::to_lowercase(s),
+        _ => chars::to_lowercase(&s.nfkc().collect::<String>()),
     }
 }
 
@@ -47,7 +53,7 @@ pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
                 han_prev = None;
                 han_run = 0;
             }
-        } else if c.is_alphanumeric() {
+        } else if chars::is_alphanumeric(c) {
             if start.is_none() {
                 start = Some(i);
             }
@@ -90,7 +96,7 @@ pub fn token_count(folded: &str) -> usize {
 pub fn guess_lang(text: &str) -> Option<&'static str> {
     let (mut hangul, mut kana, mut han, mut letters) = (0usize, 0usize, 0usize, 0usize);
     for c in text.chars().take(2000) {
-        if !c.is_alphabetic() {
+        if !chars::is_alphabetic(c) {
             continue;
         }
         letters += 1;
