@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::dedup::Signature;
 use crate::fingerprint::{self, headline};
-use crate::normalize::boilerplate::{self, is_title_echo};
+use crate::normalize::boilerplate::{self, is_folded_title_echo};
 use crate::normalize::html::{self, Doc, join_blocks};
 use crate::normalize::origin::{OriginContext, origin_link};
 use crate::normalize::text::{fold_text, guess_lang, token_count};
@@ -48,8 +48,12 @@ struct Work<'a> {
     title: Option<String>,
     folded_title: String,
     body: Doc,
+    /// `fold_text` of each body block, shared by shapes, title echoes and
+    /// mark counts.
+    body_folded: Vec<String>,
     body_shapes: Vec<Option<i64>>,
     summary: Doc,
+    summary_folded: Vec<String>,
     summary_shapes: Vec<Option<i64>>,
 }
 
@@ -69,6 +73,7 @@ fn norm_lang(l: &str) -> Option<String> {
 
 fn clean(
     doc: &Doc,
+    folded: &[String],
     shapes: &[Option<i64>],
     template: &HashSet<i64>,
     folded_title: &str,
@@ -82,8 +87,9 @@ fn clean(
         .blocks
         .iter()
         .zip(&keep)
-        .filter(|(b, k)| **k && !is_title_echo(&b.text, folded_title))
-        .map(|(b, _)| b.text.clone())
+        .zip(folded)
+        .filter(|((_, k), f)| **k && !is_folded_title_echo(f, folded_title))
+        .map(|((b, _), _)| b.text.clone())
         .collect();
     boilerplate::unglue_repeated_lead(&mut out);
     (out, is_template)
@@ -113,23 +119,26 @@ pub fn items(
                 .as_deref()
                 .map(html::parse)
                 .unwrap_or_default();
-            let body_shapes = body
-                .blocks
-                .iter()
-                .map(|b| boilerplate::shape(&b.text, &folded_title))
-                .collect();
-            let summary_shapes = summary
-                .blocks
-                .iter()
-                .map(|b| boilerplate::shape(&b.text, &folded_title))
-                .collect();
+            let fold_blocks =
+                |d: &Doc| -> Vec<String> { d.blocks.iter().map(|b| fold_text(&b.text)).collect() };
+            let (body_folded, summary_folded) = (fold_blocks(&body), fold_blocks(&summary));
+            let shapes_of = |folded: &[String]| -> Vec<Option<i64>> {
+                folded
+                    .iter()
+                    .map(|f| boilerplate::shape_of_folded(f, &folded_title))
+                    .collect()
+            };
+            let body_shapes = shapes_of(&body_folded);
+            let summary_shapes = shapes_of(&summary_folded);
             Work {
                 parsed: p,
                 title,
                 folded_title,
                 body,
+                body_folded,
                 body_shapes,
                 summary,
+                summary_folded,
                 summary_shapes,
             }
         })
@@ -171,12 +180,11 @@ pub fn items(
         .map(|w| {
             let keep = boilerplate::keep_mask(&w.body.blocks, &w.body_shapes, &template);
             let stripped: usize = w
-                .body
-                .blocks
+                .body_folded
                 .iter()
                 .zip(&keep)
                 .filter(|(_, k)| !**k)
-                .map(|(b, _)| token_count(&fold_text(&b.text)))
+                .map(|(f, _)| token_count(f))
                 .sum();
             stripped >= MARK_MIN_TOKENS
         })
@@ -187,8 +195,20 @@ pub fn items(
     let mut items = Vec::with_capacity(work.len());
     for (idx, w) in work.iter().enumerate() {
         let p = w.parsed;
-        let (body_blocks, body_tmpl) = clean(&w.body, &w.body_shapes, &template, &w.folded_title);
-        let (summary_blocks, _) = clean(&w.summary, &w.summary_shapes, &template, &w.folded_title);
+        let (body_blocks, body_tmpl) = clean(
+            &w.body,
+            &w.body_folded,
+            &w.body_shapes,
+            &template,
+            &w.folded_title,
+        );
+        let (summary_blocks, _) = clean(
+            &w.summary,
+            &w.summary_folded,
+            &w.summary_shapes,
+            &template,
+            &w.folded_title,
+        );
         let summary_text = join_blocks(summary_blocks.iter().map(String::as_str));
         let mut content_text = join_blocks(body_blocks.iter().map(String::as_str));
         if content_text.is_empty() {
