@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -515,7 +515,7 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 }
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
-    let text: String = if raw.is_ascii()
+    let text: String = if chars::is_nfkc_starters(raw)
         || unicode_normalization::is_nfkc_quick(raw.chars())
             == unicode_normalization::IsNormalized::Yes
     {
@@ -795,21 +795,48 @@ fn transliterate_into(word: &str, out: &mut String) {
         );
         return;
     }
-    for c in word.chars().flat_map(|c| c.to_lowercase()) {
-        if c.is_ascii() {
-            if c.is_ascii_alphanumeric() {
-                out.push(c);
-            }
-            continue;
-        }
-        match script_of(c) {
-            Script::Cyrillic => out.push_str(cyrillic(c)),
-            Script::Greek => out.push_str(&greek(c)),
-            Script::Hangul => hangul(c, out),
-            _ => out.push_str(&latin(c)),
-        }
+    for c in word.chars() {
+        chars::push_lowercase(c, &mut |l| push_transliterated(l, out));
     }
 }
+
+/// Appends the ASCII form of one lower-case character.
+fn push_transliterated(c: char, out: &mut String) {
+    if c.is_ascii() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+        return;
+    }
+    if let Some(ascii) = SMALL_TRANSLIT.get(c as usize - 0x80) {
+        out.push_str(ascii);
+        return;
+    }
+    match script_of(c) {
+        Script::Cyrillic => out.push_str(cyrillic(c)),
+        Script::Greek => out.push_str(&greek(c)),
+        Script::Hangul => hangul(c, out),
+        _ => out.push_str(&latin(c)),
+    }
+}
+
+/// What `transliterate_into` appends for each character from U+0080 up to
+/// Cyrillic, made once by the same `latin` and `greek` calls: those
+/// decompose every accented letter afresh and allocate for it, and German,
+/// French or Czech text has one in most words.
+static SMALL_TRANSLIT: LazyLock<Vec<Box<str>>> = LazyLock::new(|| {
+    (0x80..0x400u32)
+        .map(|u| {
+            let Some(c) = char::from_u32(u) else {
+                return Box::from("");
+            };
+            match script_of(c) {
+                Script::Greek => greek(c).into(),
+                _ => latin(c).into(),
+            }
+        })
+        .collect()
+});
 
 fn latin(c: char) -> String {
     match c {
@@ -947,7 +974,8 @@ fn skeleton_into(ascii: &str, skel: &mut String) {
     // (Харбор/Harbor, Хельсинки/Helsinki).
     let b = ascii.as_bytes();
     let b = if b.starts_with(b"kh") { &b[1..] } else { b };
-    let mut out: Vec<u8> = Vec::with_capacity(SKEL_LEN);
+    let mut out = [0u8; SKEL_LEN];
+    let mut len = 0;
     for (i, &ch) in b.iter().enumerate() {
         let next = b.get(i + 1).copied();
         let mapped = match ch {
@@ -969,21 +997,23 @@ fn skeleton_into(ascii: &str, skel: &mut String) {
         let vowel = matches!(mapped, b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
         if i == 0 {
             // Initial vowels are one class: Egypt/Ägypten, Yemen/Йемен.
-            out.push(if vowel { b'a' } else { mapped });
+            out[0] = if vowel { b'a' } else { mapped };
+            len = 1;
             continue;
         }
         if vowel || matches!(mapped, b'h' | b'j' | b'w') || !mapped.is_ascii_alphabetic() {
             continue;
         }
-        if out.last() == Some(&mapped) {
+        if len > 0 && out[len - 1] == mapped {
             continue;
         }
-        out.push(mapped);
-        if out.len() == SKEL_LEN {
+        out[len] = mapped;
+        len += 1;
+        if len == SKEL_LEN {
             break;
         }
     }
-    skel.extend(out.iter().map(|&c| c as char));
+    skel.extend(out[..len].iter().map(|&c| c as char));
 }
 
 /// Builds the profile of an item from its title and plain text.

@@ -118,6 +118,18 @@ pub fn is_nfkc_starters(s: &str) -> bool {
             .all(|c| c.is_ascii() || class(c) & NFKC_STARTER != 0)
 }
 
+/// Same as `char::to_lowercase`, as one call per character.
+#[inline]
+pub fn push_lowercase(c: char, out: &mut impl FnMut(char)) {
+    if c.is_ascii() {
+        out(c.to_ascii_lowercase());
+    } else if class(c) & LOWER_SAME != 0 {
+        out(c);
+    } else {
+        c.to_lowercase().for_each(out);
+    }
+}
+
 /// Same as `str::to_lowercase`, which maps character by character except
 /// for capital sigma, whose form depends on its neighbours: text with one
 /// goes to std whole.
@@ -154,6 +166,9 @@ mod tests {
             assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{u:#x}");
             assert_eq!(is_uppercase(c), c.is_uppercase(), "{u:#x}");
             assert_eq!(is_lowercase(c), c.is_lowercase(), "{u:#x}");
+            let mut lower = String::new();
+            push_lowercase(c, &mut |l| lower.push(l));
+            assert_eq!(lower, c.to_lowercase().collect::<String>(), "{u:#x}");
             let one = c.to_string();
             assert_eq!(to_lowercase(&one), one.to_lowercase(), "{u:#x}");
             if is_nfkc_starters(&one) {

@@ -29,7 +29,7 @@ pub fn is_han_kana(c: char) -> bool {
 /// Calls `f` with each token of already folded text: runs of alphanumeric
 /// characters, except that Han/Kana runs yield overlapping character
 /// bigrams (a lone Han/Kana character is its own token).
-pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
+pub fn for_each_token<'a>(folded: &'a str, mut f: impl FnMut(&'a str)) {
     let mut start: Option<usize> = None;
     let mut han_prev: Option<usize> = None; // byte offset of previous Han/Kana char
     let mut han_run = 0usize;
@@ -69,17 +69,7 @@ pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
 /// Tokens of already folded text.
 pub fn tokens(folded: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    // Borrowing through the closure needs the slices to outlive it; collect
-    // offsets instead.
-    let base = folded.as_ptr() as usize;
-    let mut spans = Vec::new();
-    for_each_token(folded, |t| {
-        let s = t.as_ptr() as usize - base;
-        spans.push((s, s + t.len()));
-    });
-    for (s, e) in spans {
-        out.push(&folded[s..e]);
-    }
+    for_each_token(folded, |t| out.push(t));
     out
 }
 
