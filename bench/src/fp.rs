@@ -79,6 +79,7 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
             )
         })
         .collect();
+    println!("  prepare output digest: {:016x}", output_digest(&contexts));
     let now = Utc::now();
     let min = Duration::from_secs(2);
 
@@ -167,6 +168,46 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// A digest of everything prepare produces for the benchmark's batches (and
+/// of the anchor profile dedup builds from the same text), at a fixed fetch
+/// time: a speed-up must leave it unchanged, since fingerprints, anchors and
+/// keys are persisted and compared with what earlier versions stored.
+fn sorted(m: &feedfold::fingerprint::anchors::WordMap) -> Vec<(&String, u32)> {
+    let mut v: Vec<(&String, u32)> = m.iter().map(|(k, p)| (k, p.to_bits())).collect();
+    v.sort_unstable();
+    v
+}
+
+fn output_digest(contexts: &[(prepare::FeedContext, Vec<ParsedItem>)]) -> u64 {
+    use chrono::TimeZone as _;
+    let fetched = Utc
+        .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut h = String::new();
+    for (ctx, items) in contexts {
+        let p = prepare::items(ctx, items, &[], fetched);
+        h.push_str(&format!("{:?}", p.boilerplate_shapes));
+        for it in &p.items {
+            h.push_str(&format!("{it:?} {:?}", it.signature.bands()));
+            let pr = feedfold::fingerprint::anchors::profile(
+                it.title.as_deref().unwrap_or(""),
+                &it.content_text,
+            );
+            h.push_str(&format!(
+                "{:?} {:?} {:?} {:?} {:?} {}",
+                pr.anchors,
+                sorted(&pr.nums),
+                sorted(&pr.skels),
+                sorted(&pr.words),
+                sorted(&pr.links),
+                pr.units.to_bits()
+            ));
+        }
+    }
+    feedfold::fingerprint::hash64(&h) as u64
 }
 
 /// feedfold's simhash over already-plain text: case folding + NFKC +

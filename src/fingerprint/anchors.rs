@@ -8,9 +8,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use unicode_normalization::UnicodeNormalization;
+
+use crate::normalize::chars;
 
 /// Most anchors put in the store's lookup index per item. Each key widens the
 /// candidate search, so only the most specific ones go in.
@@ -32,7 +34,7 @@ const SKEL_MIN: usize = 3;
 /// The anchor signature of an item, in order of first appearance (title
 /// first). Deterministic.
 pub fn extract(title: &str, text: &str) -> Vec<String> {
-    profile(title, text)
+    build(title, text, false)
         .anchors
         .into_iter()
         .map(|a| a.anchor)
@@ -133,8 +135,8 @@ impl Hasher for WordHasher {
 /// Word-keyed map with first-appearance positions.
 pub type WordMap = HashMap<String, f32, BuildHasherDefault<WordHasher>>;
 
-fn insert_first(map: &mut WordMap, key: &str, pos: f32) {
-    if !map.contains_key(key) {
+fn insert_first(lookups: bool, map: &mut WordMap, key: &str, pos: f32) {
+    if lookups && !map.contains_key(key) {
         map.insert(key.to_string(), pos);
     }
 }
@@ -245,6 +247,11 @@ fn units_of(script: Script, chars: usize) -> f32 {
 fn digit_value(c: char) -> Option<u32> {
     if c.is_ascii() {
         return c.to_digit(10);
+    }
+    // Every Nd digit is numeric (a test checks all of Unicode): the table
+    // answers for letters before the block search.
+    if !chars::is_numeric(c) {
+        return None;
     }
     const ZEROS: &[u32] = &[
         0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66,
@@ -508,7 +515,7 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 }
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
-    let text: String = if raw.is_ascii()
+    let text: String = if chars::is_nfkc_starters(raw)
         || unicode_normalization::is_nfkc_quick(raw.chars())
             == unicode_normalization::IsNormalized::Yes
     {
@@ -547,12 +554,12 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
         spans.push((m.start(), m.end(), anchor.unwrap_or_default()));
     }
     let base = buf.len();
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let cs: Vec<(usize, char)> = text.char_indices().collect();
     let mut span_i = 0;
     let mut i = 0;
     let mut sentence_start = true;
-    while i < chars.len() {
-        let (byte, c) = chars[i];
+    while i < cs.len() {
+        let (byte, c) = cs[i];
         while span_i < spans.len() && spans[span_i].1 <= byte {
             span_i += 1;
         }
@@ -563,30 +570,30 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
             if !a.is_empty() {
                 out.push(Raw::Link(a.clone()));
             }
-            while i < chars.len() && chars[i].0 < *e {
+            while i < cs.len() && cs[i].0 < *e {
                 i += 1;
             }
             sentence_start = false;
             continue;
         }
         if digit_value(c).is_some() {
-            i = scan_number(&chars, i, out);
+            i = scan_number(&cs, i, out);
             sentence_start = false;
             continue;
         }
-        if c.is_alphabetic() {
+        if chars::is_alphabetic(c) {
             let script = script_of(c);
             let start = i;
-            while i < chars.len() {
-                let ch = chars[i].1;
+            while i < cs.len() {
+                let ch = cs[i].1;
                 let is_mark = ('\u{300}'..='\u{36f}').contains(&ch);
-                if (ch.is_alphabetic() && script_of(ch) == script) || (is_mark && i > start) {
+                if (chars::is_alphabetic(ch) && script_of(ch) == script) || (is_mark && i > start) {
                     i += 1;
                 } else {
                     break;
                 }
             }
-            let end = chars.get(i).map(|c| c.0).unwrap_or(text.len());
+            let end = cs.get(i).map(|c| c.0).unwrap_or(text.len());
             out.push(Raw::Word {
                 start: base + byte,
                 end: base + end,
@@ -718,7 +725,7 @@ fn scale_after(chars: &[(usize, char)], mut i: usize) -> Option<(i32, usize)> {
     }
     let start = i;
     let mut word = String::new();
-    while i < chars.len() && chars[i].1.is_alphabetic() && i - start < 12 {
+    while i < chars.len() && chars::is_alphabetic(chars[i].1) && i - start < 12 {
         word.push(chars[i].1);
         i += 1;
     }
@@ -788,21 +795,48 @@ fn transliterate_into(word: &str, out: &mut String) {
         );
         return;
     }
-    for c in word.chars().flat_map(|c| c.to_lowercase()) {
-        if c.is_ascii() {
-            if c.is_ascii_alphanumeric() {
-                out.push(c);
-            }
-            continue;
-        }
-        match script_of(c) {
-            Script::Cyrillic => out.push_str(cyrillic(c)),
-            Script::Greek => out.push_str(&greek(c)),
-            Script::Hangul => hangul(c, out),
-            _ => out.push_str(&latin(c)),
-        }
+    for c in word.chars() {
+        chars::push_lowercase(c, &mut |l| push_transliterated(l, out));
     }
 }
+
+/// Appends the ASCII form of one lower-case character.
+fn push_transliterated(c: char, out: &mut String) {
+    if c.is_ascii() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+        return;
+    }
+    if let Some(ascii) = SMALL_TRANSLIT.get(c as usize - 0x80) {
+        out.push_str(ascii);
+        return;
+    }
+    match script_of(c) {
+        Script::Cyrillic => out.push_str(cyrillic(c)),
+        Script::Greek => out.push_str(&greek(c)),
+        Script::Hangul => hangul(c, out),
+        _ => out.push_str(&latin(c)),
+    }
+}
+
+/// What `transliterate_into` appends for each character from U+0080 up to
+/// Cyrillic, made once by the same `latin` and `greek` calls: those
+/// decompose every accented letter afresh and allocate for it, and German,
+/// French or Czech text has one in most words.
+static SMALL_TRANSLIT: LazyLock<Vec<Box<str>>> = LazyLock::new(|| {
+    (0x80..0x400u32)
+        .map(|u| {
+            let Some(c) = char::from_u32(u) else {
+                return Box::from("");
+            };
+            match script_of(c) {
+                Script::Greek => greek(c).into(),
+                _ => latin(c).into(),
+            }
+        })
+        .collect()
+});
 
 fn latin(c: char) -> String {
     match c {
@@ -940,7 +974,8 @@ fn skeleton_into(ascii: &str, skel: &mut String) {
     // (Харбор/Harbor, Хельсинки/Helsinki).
     let b = ascii.as_bytes();
     let b = if b.starts_with(b"kh") { &b[1..] } else { b };
-    let mut out: Vec<u8> = Vec::with_capacity(SKEL_LEN);
+    let mut out = [0u8; SKEL_LEN];
+    let mut len = 0;
     for (i, &ch) in b.iter().enumerate() {
         let next = b.get(i + 1).copied();
         let mapped = match ch {
@@ -962,25 +997,34 @@ fn skeleton_into(ascii: &str, skel: &mut String) {
         let vowel = matches!(mapped, b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
         if i == 0 {
             // Initial vowels are one class: Egypt/Ägypten, Yemen/Йемен.
-            out.push(if vowel { b'a' } else { mapped });
+            out[0] = if vowel { b'a' } else { mapped };
+            len = 1;
             continue;
         }
         if vowel || matches!(mapped, b'h' | b'j' | b'w') || !mapped.is_ascii_alphabetic() {
             continue;
         }
-        if out.last() == Some(&mapped) {
+        if len > 0 && out[len - 1] == mapped {
             continue;
         }
-        out.push(mapped);
-        if out.len() == SKEL_LEN {
+        out[len] = mapped;
+        len += 1;
+        if len == SKEL_LEN {
             break;
         }
     }
-    skel.extend(out.iter().map(|&c| c as char));
+    skel.extend(out[..len].iter().map(|&c| c as char));
 }
 
 /// Builds the profile of an item from its title and plain text.
 pub fn profile(title: &str, text: &str) -> Profile {
+    build(title, text, true)
+}
+
+/// The profile, or only its anchors when `lookups` is false: the word maps
+/// cost an owned key per distinct word and nothing in the anchors depends on
+/// them, so the signature does not pay for what only pair scoring reads.
+fn build(title: &str, text: &str, lookups: bool) -> Profile {
     let (raws, buf) = scan(title, text);
     let word = |start: usize, end: usize| buf.get(start..end).unwrap_or("");
     // Lower-case forms used anywhere: a sentence-initial capitalized word is a
@@ -992,12 +1036,12 @@ pub fn profile(title: &str, text: &str) -> Profile {
         } = r
         {
             let text = word(*start, *end);
-            if is_cased(*script) && !text.chars().any(|c| c.is_uppercase()) {
+            if is_cased(*script) && !text.chars().any(chars::is_uppercase) {
                 lower_seen.insert(text);
             }
         }
     }
-    let n_words = raws.len();
+    let n_words = if lookups { raws.len() } else { 0 };
     let map = || WordMap::with_capacity_and_hasher(n_words, Default::default());
     let mut p = Profile {
         words: map(),
@@ -1028,12 +1072,12 @@ pub fn profile(title: &str, text: &str) -> Profile {
                     if !(v.is_small_int() && *scale == 0) {
                         push_anchor(&mut p, &format!("{NUM}{s}"), pos);
                     }
-                    insert_first(&mut p.nums, &s, pos);
+                    insert_first(lookups, &mut p.nums, &s, pos);
                 }
                 pos += 1.0;
             }
             Raw::Link(a) => {
-                insert_first(&mut p.links, a, pos);
+                insert_first(lookups, &mut p.links, a, pos);
                 push_anchor(&mut p, a, pos);
                 pos += 1.0;
             }
@@ -1048,8 +1092,8 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 let (mut n_chars, mut has_upper, mut has_lower) = (0usize, false, false);
                 for c in text.chars() {
                     n_chars += 1;
-                    has_upper |= c.is_uppercase();
-                    has_lower |= c.is_lowercase();
+                    has_upper |= chars::is_uppercase(c);
+                    has_lower |= chars::is_lowercase(c);
                 }
                 let here = pos;
                 pos += units_of(*script, n_chars);
@@ -1066,19 +1110,19 @@ pub fn profile(title: &str, text: &str) -> Profile {
                 // acronyms are only ever written with capitals.
                 if is_cased(*script) && !has_upper {
                     if sk.len() >= SKEL_MIN {
-                        insert_first(&mut p.skels, &sk, here);
+                        insert_first(lookups, &mut p.skels, &sk, here);
                     }
                     continue;
                 }
-                insert_first(&mut p.words, &ascii, here);
-                let first_upper = text.chars().next().is_some_and(|c| c.is_uppercase());
+                insert_first(lookups, &mut p.words, &ascii, here);
+                let first_upper = text.chars().next().is_some_and(chars::is_uppercase);
                 let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
                 if sk.len() >= SKEL_MIN {
-                    insert_first(&mut p.skels, &sk, here);
+                    insert_first(lookups, &mut p.skels, &sk, here);
                     // Inflected names (Bidenem, Путиным, 바이든은) still carry
                     // the name's skeleton as a prefix.
                     if (capitalized || *script == Script::Hangul) && sk.len() > SKEL_MIN {
-                        insert_first(&mut p.skels, &sk[..SKEL_MIN], here);
+                        insert_first(lookups, &mut p.skels, &sk[..SKEL_MIN], here);
                     }
                 }
                 if !capitalized || n_chars < 2 {
@@ -1119,6 +1163,31 @@ mod tests {
             .into_iter()
             .filter_map(|a| a.strip_prefix(NUM).map(str::to_string))
             .collect()
+    }
+
+    #[test]
+    fn digits_are_numeric() {
+        for u in 0..=0x10_FFFFu32 {
+            if let Some(c) = char::from_u32(u)
+                && digit_value(c).is_some()
+            {
+                assert!(c.is_numeric(), "{u:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn extract_is_the_profiles_anchors() {
+        let (t, x) = (
+            "Ministers Meet In Brussels",
+            "The ministers met Olaf Scholz in Brussels. NATO said 4,500 tonnes, see example.com.",
+        );
+        let p: Vec<String> = profile(t, x)
+            .anchors
+            .into_iter()
+            .map(|a| a.anchor)
+            .collect();
+        assert_eq!(extract(t, x), p);
     }
 
     #[test]

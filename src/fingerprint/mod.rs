@@ -9,6 +9,7 @@
 pub mod anchors;
 pub mod headline;
 
+use crate::normalize::chars;
 use crate::normalize::text::{for_each_token, is_han_kana};
 
 /// Bumped whenever any fingerprint output changes.
@@ -86,7 +87,7 @@ fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
             }
             han_alone = false;
         }
-        if c.is_alphanumeric() {
+        if chars::is_alphanumeric(c) {
             bounds.push(run.len());
             run.push(c);
         }
@@ -107,14 +108,34 @@ pub fn simhash(folded: &str) -> u64 {
     // Summing +1/-1 per occurrence is the TF-weighted sum; counting set bits
     // per position (a branch-free loop the compiler vectorizes) gives it as
     // 2*ones - n.
+    //
+    // The counts go through byte lanes first: each feature adds one spread
+    // byte of its hash per u64 (eight adds instead of sixty-four), and the
+    // lanes are emptied into `ones` before any of them can reach 256.
     let mut ones = [0u32; 64];
     let mut n: u32 = 0;
+    let mut lanes = [0u64; 8];
+    let mut pending = 0u32;
+    let drain = |lanes: &mut [u64; 8], ones: &mut [u32; 64]| {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            for j in 0..8 {
+                ones[8 * k + j] += ((*lane >> (8 * j)) & 0xff) as u32;
+            }
+            *lane = 0;
+        }
+    };
     for_each_feature(folded, |h| {
         n += 1;
-        for (bit, o) in ones.iter_mut().enumerate() {
-            *o += ((h >> bit) & 1) as u32;
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            *lane += SPREAD[((h >> (8 * k)) & 0xff) as usize];
+        }
+        pending += 1;
+        if pending == 255 {
+            drain(&mut lanes, &mut ones);
+            pending = 0;
         }
     });
+    drain(&mut lanes, &mut ones);
     let mut out = 0u64;
     for (bit, &o) in ones.iter().enumerate() {
         if 2 * o > n {
@@ -123,6 +144,21 @@ pub fn simhash(folded: &str) -> u64 {
     }
     out
 }
+
+/// Byte `j` of `SPREAD[b]` is bit `j` of `b`.
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            t[b] |= (((b >> j) & 1) as u64) << (8 * j);
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// The body fingerprints computed from one tokenization of folded text.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::chars;
 use super::html::Block;
 use super::text::{fold_text, for_each_token};
 use crate::fingerprint::hash64;
@@ -15,34 +16,42 @@ pub const MIN_RECURRENCE: usize = 3;
 /// The shape hash of one paragraph, or None when nothing but the title and
 /// digits is left (such a paragraph carries no template wording).
 pub fn shape(block_text: &str, folded_title: &str) -> Option<i64> {
-    let mut folded = fold_text(block_text);
-    if folded_title.chars().count() >= 8 {
-        folded = folded.replace(folded_title, " ");
-    }
-    let mut key = String::with_capacity(folded.len());
-    for_each_token(&folded, |t| {
-        if t.chars().all(|c| c.is_numeric()) {
+    shape_of_folded(&fold_text(block_text), folded_title)
+}
+
+/// `shape` of a paragraph already folded with `fold_text`: a batch folds
+/// each paragraph once for its shape, title echo and mark count.
+pub fn shape_of_folded(folded: &str, folded_title: &str) -> Option<i64> {
+    const PREFIX: &str = "shape\u{1}";
+    let replaced;
+    let folded = if folded_title.chars().count() >= 8 && folded.contains(folded_title) {
+        replaced = folded.replace(folded_title, " ");
+        replaced.as_str()
+    } else {
+        folded
+    };
+    let mut key = String::with_capacity(PREFIX.len() + folded.len());
+    key.push_str(PREFIX);
+    for_each_token(folded, |t| {
+        if t.chars().all(chars::is_numeric) {
             return;
         }
-        let w: String = t.chars().filter(|c| !c.is_numeric()).collect();
-        if w.is_empty() {
-            return;
-        }
-        if !key.is_empty() {
+        if key.len() > PREFIX.len() {
             key.push(' ');
         }
-        key.push_str(&w);
+        key.extend(t.chars().filter(|&c| !chars::is_numeric(c)));
     });
-    if key.is_empty() {
-        None
-    } else {
-        Some(hash64(&format!("shape\u{1}{key}")))
-    }
+    (key.len() > PREFIX.len()).then(|| hash64(&key))
 }
 
 /// True when a paragraph is nothing but the item's headline repeated.
 pub fn is_title_echo(block_text: &str, folded_title: &str) -> bool {
-    !folded_title.is_empty() && fold_text(block_text).trim() == folded_title.trim()
+    !folded_title.is_empty() && is_folded_title_echo(&fold_text(block_text), folded_title)
+}
+
+/// `is_title_echo` of a paragraph already folded with `fold_text`.
+pub fn is_folded_title_echo(folded: &str, folded_title: &str) -> bool {
+    !folded_title.is_empty() && folded.trim() == folded_title.trim()
 }
 
 /// Shapes that recur across at least `MIN_RECURRENCE` items of the batch

@@ -31,6 +31,10 @@ pub struct Block {
 impl Block {
     /// True when nearly all of the block is anchor text.
     pub fn is_link_list(&self) -> bool {
+        // Most paragraphs hold no link; counting their characters is wasted.
+        if self.link_chars == 0 {
+            return false;
+        }
         let total = self.text.chars().filter(|c| !c.is_whitespace()).count();
         total > 0 && self.link_chars * 10 >= total * 9
     }
@@ -145,21 +149,32 @@ struct State {
 }
 
 impl State {
+    /// Appends text with whitespace runs collapsed to one space and control
+    /// characters dropped, copying the runs between them whole.
     fn push_text(&mut self, s: &str) {
-        for ch in s.chars() {
-            if ch.is_whitespace() || ch == '\u{a0}' {
-                self.pending_space = true;
-                continue;
+        let mut run: Option<usize> = None;
+        for (i, ch) in s.char_indices() {
+            let space = ch.is_whitespace() || ch == '\u{a0}';
+            if space || ch.is_control() {
+                if let Some(start) = run.take() {
+                    self.push_run(&s[start..i]);
+                }
+                self.pending_space |= space;
+            } else if run.is_none() {
+                run = Some(i);
             }
-            if ch.is_control() {
-                continue;
-            }
-            if self.pending_space && !self.cur.is_empty() {
-                self.cur.push(' ');
-            }
-            self.pending_space = false;
-            self.cur.push(ch);
         }
+        if let Some(start) = run {
+            self.push_run(&s[start..]);
+        }
+    }
+
+    fn push_run(&mut self, run: &str) {
+        if self.pending_space && !self.cur.is_empty() {
+            self.cur.push(' ');
+        }
+        self.pending_space = false;
+        self.cur.push_str(run);
     }
 
     fn close_anchor(&mut self) {

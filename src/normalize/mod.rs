@@ -2,6 +2,7 @@
 //! URL canonicalization and origin links. Pure: no I/O, cannot fail.
 
 pub mod boilerplate;
+pub mod chars;
 pub mod html;
 pub mod origin;
 pub mod text;

@@ -3,12 +3,18 @@
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
-/// NFKC plus lowercase. Most Latin text is already NFKC, so the quick check
-/// skips the (slow) normalizer for it.
+use super::chars;
+
+/// NFKC plus lowercase. Most text is already NFKC, so a table check of its
+/// characters (then the normalizer's own quick check) skips the slow
+/// normalizer for it.
 pub fn fold_text(s: &str) -> String {
+    if chars::is_nfkc_starters(s) {
+        return chars::to_lowercase(s);
+    }
     match is_nfkc_quick(s.chars()) {
-        IsNormalized::Yes => s.to_lowercase(),
-        _ => s.nfkc().collect::<String>().to_lowercase(),
+        IsNormalized::Yes => chars::to_lowercase(s),
+        _ => chars::to_lowercase(&s.nfkc().collect::<String>()),
     }
 }
 
@@ -23,7 +29,7 @@ pub fn is_han_kana(c: char) -> bool {
 /// Calls `f` with each token of already folded text: runs of alphanumeric
 /// characters, except that Han/Kana runs yield overlapping character
 /// bigrams (a lone Han/Kana character is its own token).
-pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
+pub fn for_each_token<'a>(folded: &'a str, mut f: impl FnMut(&'a str)) {
     let mut start: Option<usize> = None;
     let mut han_prev: Option<usize> = None; // byte offset of previous Han/Kana char
     let mut han_run = 0usize;
@@ -47,7 +53,7 @@ pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
                 han_prev = None;
                 han_run = 0;
             }
-        } else if c.is_alphanumeric() {
+        } else if chars::is_alphanumeric(c) {
             if start.is_none() {
                 start = Some(i);
             }
@@ -63,17 +69,7 @@ pub fn for_each_token(folded: &str, mut f: impl FnMut(&str)) {
 /// Tokens of already folded text.
 pub fn tokens(folded: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    // Borrowing through the closure needs the slices to outlive it; collect
-    // offsets instead.
-    let base = folded.as_ptr() as usize;
-    let mut spans = Vec::new();
-    for_each_token(folded, |t| {
-        let s = t.as_ptr() as usize - base;
-        spans.push((s, s + t.len()));
-    });
-    for (s, e) in spans {
-        out.push(&folded[s..e]);
-    }
+    for_each_token(folded, |t| out.push(t));
     out
 }
 
@@ -90,7 +86,7 @@ pub fn token_count(folded: &str) -> usize {
 pub fn guess_lang(text: &str) -> Option<&'static str> {
     let (mut hangul, mut kana, mut han, mut letters) = (0usize, 0usize, 0usize, 0usize);
     for c in text.chars().take(2000) {
-        if !c.is_alphabetic() {
+        if !chars::is_alphabetic(c) {
             continue;
         }
         letters += 1;

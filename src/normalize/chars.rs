@@ -1,0 +1,192 @@
+//! Unicode character classes by table lookup. Folding, tokens, shapes and
+//! anchors ask "alphabetic? numeric? upper case? changed by lowercasing or
+//! NFKC?" of every character, and for non-ASCII text (Cyrillic, Hangul, Han)
+//! the standard library and the normalizer answer from compressed tables that
+//! cost a search per call. This table is filled from those same functions,
+//! once, so its answers are theirs by construction: a faster lookup, never a
+//! different class, and so never a different fingerprint.
+
+use std::sync::LazyLock;
+
+use unicode_normalization::char::canonical_combining_class;
+use unicode_normalization::{IsNormalized, is_nfkc_quick};
+
+const ALPHABETIC: u8 = 1;
+const NUMERIC: u8 = 2;
+const UPPERCASE: u8 = 4;
+const LOWERCASE: u8 = 8;
+/// `char::to_lowercase` yields the character itself.
+const LOWER_SAME: u8 = 16;
+/// A starter (combining class 0) that NFKC's quick check accepts: a string of
+/// such characters and ASCII is NFKC as it stands.
+const NFKC_STARTER: u8 = 32;
+
+fn classify(c: char) -> u8 {
+    let mut f = 0;
+    if c.is_alphabetic() {
+        f |= ALPHABETIC;
+    }
+    if c.is_numeric() {
+        f |= NUMERIC;
+    }
+    if c.is_uppercase() {
+        f |= UPPERCASE;
+    }
+    if c.is_lowercase() {
+        f |= LOWERCASE;
+    }
+    if c.to_lowercase().eq([c]) {
+        f |= LOWER_SAME;
+    }
+    if canonical_combining_class(c) == 0 && is_nfkc_quick([c].into_iter()) == IsNormalized::Yes {
+        f |= NFKC_STARTER;
+    }
+    f
+}
+
+/// Classes of the Basic Multilingual Plane, where nearly all text lives.
+static BMP: LazyLock<Box<[u8]>> = LazyLock::new(|| {
+    (0..0x1_0000u32)
+        .map(|u| char::from_u32(u).map_or(0, classify))
+        .collect()
+});
+
+#[inline]
+fn class(c: char) -> u8 {
+    match BMP.get(c as usize) {
+        Some(&f) => f,
+        None => classify(c),
+    }
+}
+
+/// Same as `char::is_alphabetic`.
+#[inline]
+pub fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        class(c) & ALPHABETIC != 0
+    }
+}
+
+/// Same as `char::is_numeric`.
+#[inline]
+pub fn is_numeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_digit()
+    } else {
+        class(c) & NUMERIC != 0
+    }
+}
+
+/// Same as `char::is_alphanumeric`.
+#[inline]
+pub fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        class(c) & (ALPHABETIC | NUMERIC) != 0
+    }
+}
+
+/// Same as `char::is_uppercase`.
+#[inline]
+pub fn is_uppercase(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_uppercase()
+    } else {
+        class(c) & UPPERCASE != 0
+    }
+}
+
+/// Same as `char::is_lowercase`.
+#[inline]
+pub fn is_lowercase(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_lowercase()
+    } else {
+        class(c) & LOWERCASE != 0
+    }
+}
+
+/// True when `unicode_normalization::is_nfkc_quick` would answer Yes
+/// because every character is ASCII or an accepted starter (its check then
+/// never looks at combining order). False means "ask the normalizer".
+pub fn is_nfkc_starters(s: &str) -> bool {
+    s.is_ascii()
+        || s.chars()
+            .all(|c| c.is_ascii() || class(c) & NFKC_STARTER != 0)
+}
+
+/// Same as `char::to_lowercase`, as one call per character.
+#[inline]
+pub fn push_lowercase(c: char, out: &mut impl FnMut(char)) {
+    if c.is_ascii() {
+        out(c.to_ascii_lowercase());
+    } else if class(c) & LOWER_SAME != 0 {
+        out(c);
+    } else {
+        c.to_lowercase().for_each(out);
+    }
+}
+
+/// Same as `str::to_lowercase`, which maps character by character except
+/// for capital sigma, whose form depends on its neighbours: text with one
+/// goes to std whole.
+pub fn to_lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if class(c) & LOWER_SAME != 0 {
+            out.push(c);
+        } else if c == 'Σ' {
+            return s.to_lowercase();
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scalar value, not a sample: the table must be the std answer.
+    #[test]
+    fn agrees_with_std_everywhere() {
+        for u in 0..=0x10_FFFFu32 {
+            let Some(c) = char::from_u32(u) else { continue };
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{u:#x}");
+            assert_eq!(is_numeric(c), c.is_numeric(), "{u:#x}");
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{u:#x}");
+            assert_eq!(is_uppercase(c), c.is_uppercase(), "{u:#x}");
+            assert_eq!(is_lowercase(c), c.is_lowercase(), "{u:#x}");
+            let mut lower = String::new();
+            push_lowercase(c, &mut |l| lower.push(l));
+            assert_eq!(lower, c.to_lowercase().collect::<String>(), "{u:#x}");
+            let one = c.to_string();
+            assert_eq!(to_lowercase(&one), one.to_lowercase(), "{u:#x}");
+            if is_nfkc_starters(&one) {
+                assert_eq!(is_nfkc_quick(one.chars()), IsNormalized::Yes, "{u:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn lowercase_in_context() {
+        for s in [
+            "ΟΔΟΣ ΣΑΣ Σ.Σ ΣΣ 'Σ' aΣ Σa",
+            "İstanbul ǅ Ⅻ ＡＢＣ Straße",
+            "Москва ПУТИН 서울 中国 ΑΘΗΝΑ",
+            "plain ascii TEXT",
+            "",
+        ] {
+            assert_eq!(to_lowercase(s), s.to_lowercase(), "{s}");
+        }
+    }
+}
