@@ -479,6 +479,7 @@ async fn a_batch_sees_its_own_items_and_a_failure_costs_one_item<S: Store + Raw>
                         score: None,
                         detail: None,
                         becomes_canonical: false,
+                        promotes: None,
                     })
                 }
                 _ => Decision::NewStory,
