@@ -89,6 +89,10 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
         }
     });
     println!("  feedfold prepare+signature: {} docs/s", num(ours));
+    // For profiling prepare alone: stop before the comparison runs.
+    if std::env::var_os("FEEDFOLD_FP_PREPARE_ONLY").is_some() {
+        return Ok(());
+    }
 
     let texts: Vec<String> = arts.iter().map(corpus::plain_text).collect();
     let step = simhash_step(&texts, min);

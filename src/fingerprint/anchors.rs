@@ -515,21 +515,17 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 }
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
-    let text: String = if chars::is_nfkc_starters(raw)
+    let text: std::borrow::Cow<'_, str> = if chars::is_nfkc_starters(raw)
         || unicode_normalization::is_nfkc_quick(raw.chars())
             == unicode_normalization::IsNormalized::Yes
     {
-        raw.to_string()
+        std::borrow::Cow::Borrowed(raw)
     } else {
-        raw.nfkc().collect()
+        std::borrow::Cow::Owned(raw.nfkc().collect())
     };
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
-    let link_text = if may_hold_links(&text) {
-        text.as_str()
-    } else {
-        ""
-    };
+    let link_text = if may_hold_links(&text) { &text } else { "" };
     for cap in link_regex().captures_iter(link_text) {
         let (m, anchor) = if let Some(m) = cap.name("url") {
             (m, host_of(m.as_str()).map(|h| format!("{DOMAIN}{h}")))
@@ -1100,6 +1096,14 @@ fn build(title: &str, text: &str, lookups: bool) -> Profile {
                 if matches!(script, Script::Han | Script::Kana | Script::Other) {
                     continue;
                 }
+                let first_upper = text.chars().next().is_some_and(chars::is_uppercase);
+                let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
+                // Without the lookups only capitalized words can add anything
+                // (an anchor), and most words are not: they skip the
+                // transliteration and skeleton.
+                if !lookups && (!capitalized || n_chars < 2) {
+                    continue;
+                }
                 transliterate_into(text, &mut ascii);
                 if ascii.is_empty() {
                     continue;
@@ -1115,8 +1119,6 @@ fn build(title: &str, text: &str, lookups: bool) -> Profile {
                     continue;
                 }
                 insert_first(lookups, &mut p.words, &ascii, here);
-                let first_upper = text.chars().next().is_some_and(chars::is_uppercase);
-                let capitalized = is_cased(*script) && (first_upper || (has_upper && has_lower));
                 if sk.len() >= SKEL_MIN {
                     insert_first(lookups, &mut p.skels, &sk, here);
                     // Inflected names (Bidenem, Путиным, 바이든은) still carry

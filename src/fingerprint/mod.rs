@@ -185,16 +185,30 @@ fn joined(toks: &[&str]) -> String {
 /// All body fingerprints of folded text in one pass over its tokens.
 pub fn body_prints(folded: &str) -> BodyPrints {
     let toks = crate::normalize::text::tokens(folded);
-    let lead_hash = (toks.len() >= LEAD_TOKENS)
-        .then(|| hash64(&format!("lead\u{1}{}", joined(&toks[..LEAD_TOKENS]))));
-    let short_lead_hash = (toks.len() >= SHORT_LEAD_TOKENS).then(|| {
-        hash64(&format!(
-            "lead20\u{1}{}",
-            joined(&toks[..SHORT_LEAD_TOKENS])
-        ))
+    // Both leads are prefixes of the joined tokens: one join serves all three
+    // hashes, and the tag goes through the streaming hasher (same output as
+    // hashing the concatenation) instead of a copy.
+    let all = joined(&toks);
+    let prefix_len = |n: usize| toks[..n].iter().map(|t| t.len() + 1).sum::<usize>() - 1;
+    let tagged = |tag: &str, body: &str| {
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(SEED);
+        h.update(tag.as_bytes());
+        h.update(body.as_bytes());
+        h.digest() as i64
+    };
+    let lead_hash = (toks.len() >= LEAD_TOKENS).then(|| {
+        tagged(
+            "lead\u{1}",
+            all.get(..prefix_len(LEAD_TOKENS)).unwrap_or(""),
+        )
     });
-    let content_hash =
-        (!toks.is_empty()).then(|| hash64(&format!("content\u{1}{}", joined(&toks))));
+    let short_lead_hash = (toks.len() >= SHORT_LEAD_TOKENS).then(|| {
+        tagged(
+            "lead20\u{1}",
+            all.get(..prefix_len(SHORT_LEAD_TOKENS)).unwrap_or(""),
+        )
+    });
+    let content_hash = (!toks.is_empty()).then(|| tagged("content\u{1}", &all));
     let th: Vec<u64> = toks.iter().map(|t| feature_hash(t.as_bytes())).collect();
     BodyPrints {
         simhash: simhash(folded),

@@ -33,13 +33,24 @@ pub fn shape_of_folded(folded: &str, folded_title: &str) -> Option<i64> {
     let mut key = String::with_capacity(PREFIX.len() + folded.len());
     key.push_str(PREFIX);
     for_each_token(folded, |t| {
-        if t.chars().all(chars::is_numeric) {
+        let (mut any_num, mut all_num) = (false, true);
+        for c in t.chars() {
+            let n = chars::is_numeric(c);
+            any_num |= n;
+            all_num &= n;
+        }
+        if all_num {
             return;
         }
         if key.len() > PREFIX.len() {
             key.push(' ');
         }
-        key.extend(t.chars().filter(|&c| !chars::is_numeric(c)));
+        // Most words hold no digit and are copied whole, not char by char.
+        if any_num {
+            key.extend(t.chars().filter(|&c| !chars::is_numeric(c)));
+        } else {
+            key.push_str(t);
+        }
     });
     (key.len() > PREFIX.len()).then(|| hash64(&key))
 }

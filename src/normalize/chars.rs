@@ -138,16 +138,28 @@ pub fn to_lowercase(s: &str) -> String {
         return s.to_ascii_lowercase();
     }
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else if class(c) & LOWER_SAME != 0 {
+    let mut rest = s;
+    while !rest.is_empty() {
+        // Spaces, digits and punctuation between non-ASCII words are copied
+        // as whole runs rather than char by char.
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(ascii);
+        let start = out.len();
+        out.push_str(run);
+        out[start..].make_ascii_lowercase();
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else { break };
+        if class(c) & LOWER_SAME != 0 {
             out.push(c);
         } else if c == 'Σ' {
             return s.to_lowercase();
         } else {
             out.extend(c.to_lowercase());
         }
+        rest = chars.as_str();
     }
     out
 }
@@ -187,6 +199,19 @@ mod tests {
             "",
         ] {
             assert_eq!(to_lowercase(s), s.to_lowercase(), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        /// ASCII runs mixed with cased, caseless and special characters.
+        #[test]
+        fn lowercase_of_mixed_text(s in "[A-Za-z0-9 .,ÄäÖßΣσςΑИиЖİǅ서中，]{0,40}") {
+            proptest::prop_assert_eq!(to_lowercase(&s), s.to_lowercase());
+        }
+
+        #[test]
+        fn lowercase_of_any_text(s in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(to_lowercase(&s), s.to_lowercase());
         }
     }
 }
