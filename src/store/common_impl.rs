@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row as _};
 use crate::dedup::{Candidate, Decision, FeedPolicy, KeyStats, Signature, Subject};
 use crate::store::{
     Counts, Feed, FeedFolding, Ingested, MAX_CANDIDATES, NewFeed, NewItem, PollUpdate, Result,
-    Store, StoreError, StorySummary,
+    Store, StoreError, StorySummary, not_stored,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -436,10 +436,6 @@ async fn find_candidates(
         }
     };
     Ok((cands, stats))
-}
-
-fn not_stored(item: &NewItem) -> StoreError {
-    StoreError::NotFound(format!("item {} was not stored", item.identity))
 }
 
 /// Stored (id, revision) of those of `items` this feed already has.

@@ -271,8 +271,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// band, any lookup key; dated within `window` of the item), plus the
     /// canonical item of every story they belong to, measures `KeyStats`,
     /// and calls `decide` while holding locks that serialise every ingest
-    /// sharing a key with this one. A candidate's `signature.keys` holds
-    /// only the keys it shares with the item.
+    /// that could pair with this one as a copy (`fold_lock_keys`). A
+    /// candidate's `signature.keys` holds only the keys it shares with the
+    /// item.
     ///
     /// Items are written up to `MAX_INGEST_BATCH` per transaction: one
     /// commit and one lock round per batch instead of per item. When a
@@ -306,12 +307,7 @@ pub trait Store: Clone + Send + Sync + 'static {
                     decide(c, s)
                 })
                 .await;
-            results.pop().unwrap_or_else(|| {
-                Err(StoreError::NotFound(format!(
-                    "item {} was not stored",
-                    item.identity
-                )))
-            })
+            results.pop().unwrap_or_else(|| Err(not_stored(item)))
         }
     }
 
@@ -422,6 +418,11 @@ pub fn window_bounds(dated_at: DateTime<Utc>, window: Duration) -> (DateTime<Utc
 /// hash, origin link) first, then band and key matches; within each, items
 /// sharing more signals first, then the newest. The canonical items of their stories come on top of this.
 pub const MAX_CANDIDATES: usize = 100;
+
+/// The result of an item that `Store::ingest_items` could not store.
+pub(crate) fn not_stored(item: &NewItem) -> StoreError {
+    StoreError::NotFound(format!("item {} was not stored", item.identity))
+}
 
 /// Items written per transaction by `Store::ingest_items`. Large enough to
 /// amortise the commit and the lock round, small enough that a batch holds
