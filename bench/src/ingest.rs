@@ -153,16 +153,14 @@ impl Bulk {
     }
 }
 
+/// The highest item and story ids: bulk rows are numbered after them.
+const MAX_IDS: &str = "SELECT (SELECT coalesce(max(id), 0) FROM items) AS item, \
+    (SELECT coalesce(max(id), 0) FROM stories) AS story";
+
 async fn load_pg(pool: &sqlx::PgPool, rows: &[LoadRow<'_>], prefix: &str) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("m")?;
-    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("m")?;
+    let ids = sqlx::query(MAX_IDS).fetch_one(&mut *tx).await?;
+    let (max_item, max_story): (i64, i64) = (ids.try_get("item")?, ids.try_get("story")?);
     let mut stories = String::new();
     let mut items = String::new();
     let mut keys = String::new();
@@ -275,14 +273,8 @@ async fn load_sqlite(
     prefix: &str,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let max_item: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM items")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("m")?;
-    let max_story: i64 = sqlx::query("SELECT coalesce(max(id), 0) AS m FROM stories")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("m")?;
+    let ids = sqlx::query(MAX_IDS).fetch_one(&mut *tx).await?;
+    let (max_item, max_story): (i64, i64) = (ids.try_get("item")?, ids.try_get("story")?);
     let item_sql = format!(
         "INSERT INTO items ({ITEM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
