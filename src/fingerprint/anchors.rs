@@ -30,6 +30,8 @@ const TAG: &str = "t:";
 const SKEL_LEN: usize = 4;
 /// Skeletons shorter than this never match: too many words share them.
 const SKEL_MIN: usize = 3;
+/// Stand-in name anchors a caseless text contributes (`caseless_names`).
+const MAX_CASELESS_NAMES: usize = 16;
 
 /// The anchor signature of an item, in order of first appearance (title
 /// first). Deterministic.
@@ -1156,6 +1158,70 @@ fn build(title: &str, text: &str, lookups: bool) -> Profile {
     p
 }
 
+/// A translation is found through its original's name anchors, and a
+/// caseless script has none: a Korean original was invisible to its
+/// English translation's search, and the other way round. Korean writes a
+/// foreign name phonetically, so its skeleton matches the name's
+/// (오바마 ~ Obama); a name recurs with different particles attached, so its
+/// stem recurs. The stems that recur, or stand in the title, stand in as
+/// name anchors: index keys only, never scored (the score already looks every
+/// Hangul word up). Frequent function words recur too; they become common
+/// keys, which the store's probe skips once they are common in its window.
+pub fn caseless_names(title: &str, text: &str) -> Vec<String> {
+    // Hangul syllables (U+AC00..U+D7A3) are the only UTF-8 sequences led by
+    // 0xEA..=0xED that this cares about; a byte test skips other texts cheaply.
+    let maybe = |s: &str| s.bytes().any(|b| (0xEA..=0xED).contains(&b));
+    if !maybe(title) && !maybe(text) {
+        return Vec::new();
+    }
+    let (raws, buf) = scan(title, text);
+    // stem -> (weight, first position)
+    let mut seen: HashMap<String, (u32, usize)> = HashMap::new();
+    let (mut ascii, mut sk) = (String::new(), String::new());
+    for (i, r) in raws.iter().enumerate() {
+        let Raw::Word {
+            start,
+            end,
+            script: Script::Hangul,
+            in_title,
+            ..
+        } = r
+        else {
+            continue;
+        };
+        transliterate_into(buf.get(*start..*end).unwrap_or(""), &mut ascii);
+        skeleton_into(&ascii, &mut sk);
+        if sk.len() < SKEL_MIN {
+            continue;
+        }
+        // The whole skeleton (what a name anchor holds) and its first
+        // SKEL_MIN letters: a particle changes what follows a short name
+        // (오바마는 -> abmn), not its stem.
+        let w = if *in_title { 2 } else { 1 };
+        for form in [&sk[..], &sk[..SKEL_MIN]] {
+            seen.entry(form.to_string()).or_insert((0, i)).0 += w;
+            if sk.len() == SKEL_MIN {
+                break;
+            }
+        }
+    }
+    let mut ranked: Vec<(String, (u32, usize))> =
+        seen.into_iter().filter(|(_, (n, _))| *n >= 2).collect();
+    // Fully ordered (a word's stem and skeleton tie on count and position):
+    // the output is persisted and must not depend on hash order.
+    ranked.sort_by(|a, b| {
+        b.1.0
+            .cmp(&a.1.0)
+            .then(a.1.1.cmp(&b.1.1))
+            .then(a.0.cmp(&b.0))
+    });
+    ranked
+        .into_iter()
+        .take(MAX_CASELESS_NAMES)
+        .map(|(stem, _)| format!("{NAME}{stem}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1316,6 +1382,31 @@ mod tests {
         assert!(
             pos(&format!("p:{}", skeleton("acme"))) < pos(&format!("p:{}", skeleton("globex")))
         );
+    }
+
+    #[test]
+    fn recurring_hangul_stems_stand_in_as_names() {
+        // Obama, Israel and Gibbs written in Hangul with different particles.
+        let ko = "오바마는 24일 이스라엘을 방문했다. 이스라엘 언론은 오바마의 기도문을 보도했다. \
+                  깁스 대변인은 오바마가 확인하지 않았다고 밝혔다.";
+        let names = caseless_names("오바마 이스라엘 방문", ko);
+        for want in ["p:abm", "p:asrl"] {
+            assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+        }
+        // Said once and not in the title: no stand-in.
+        assert!(!names.iter().any(|n| n.starts_with("p:gb")), "{names:?}");
+        assert!(names.len() <= MAX_CASELESS_NAMES);
+        // The English text's own name anchors are the same keys.
+        let en = extract(
+            "",
+            "Barack Obama visited Israel. Israel's press reported on Obama's note.",
+        );
+        for want in ["p:abm", "p:asrl"] {
+            assert!(en.contains(&want.to_string()), "{want} in {en:?}");
+        }
+        // Cased and other caseless scripts add nothing.
+        assert!(caseless_names("Obama in Israel", "Obama visited Israel.").is_empty());
+        assert!(caseless_names("", "奥巴马访问以色列。奥巴马说。").is_empty());
     }
 
     #[test]
