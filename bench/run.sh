@@ -105,7 +105,7 @@ if [ "$QUICK" = 1 ]; then
     fi
     run fingerprint fingerprint --docs 600 "${PYARG[@]}"
     run parse parse --sizes 10000,100000,1000000 --seconds 0.5 "${PYARG[@]}"
-    run fanout fanout --feeds 1000 --hosts 100
+    run fanout fanout --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD"
     run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 30 --seconds 10
 else
     # The defaults fit the 30-minute budget on 2 cores. The full
@@ -120,7 +120,7 @@ else
     run fold-latency fold-latency --sizes "$FOLD_SIZES" --samples 1000
     run fingerprint fingerprint --docs 3000 "${PYARG[@]}"
     run parse parse --sizes 10000,100000,1000000,5000000 --seconds 2 "${PYARG[@]}"
-    run fanout fanout --feeds 10000 --hosts 1000
+    run fanout fanout --feeds 10000 --hosts 1000 --feedfold "$FEEDFOLD"
     run memory memory --feeds 1000 --hosts 100 --feedfold "$FEEDFOLD" --interval 60 --seconds 60
 fi
 

@@ -1,6 +1,7 @@
 //! Polling fan-out and daemon memory against a local feed server. The
-//! server runs as a child process (`feedfold-bench serve`) so that CPU and
-//! RSS numbers are the client's alone. It listens on many loopback
+//! server and the daemon (`feedfold run`) run as child processes, so the
+//! CPU and RSS numbers are the daemon's alone, not the harness's (which
+//! holds the setup's 10,000 feeds and its own store). It listens on many loopback
 //! addresses (127.1.x.y), one per simulated host, because politeness is per
 //! host: 10,000 feeds on one host would be a 10,000-second cycle by design.
 
@@ -16,13 +17,9 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use rand::seq::SliceRandom;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use feedfold::dedup::FoldConfig;
-use feedfold::fetch::{FetchConfig, Fetcher};
-use feedfold::refresh::{self, Context};
-use feedfold::scheduler::SchedulerConfig;
+use feedfold::fetch::FetchConfig;
 use feedfold::store::{NewFeed, SqliteStore, Store};
 
 use crate::corpus::{self, Gen, GenConfig};
@@ -223,12 +220,7 @@ impl Server {
     }
 }
 
-/// Resets this process's peak RSS (VmHWM), so each phase reports its own.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
+pub async fn fanout(feeds: usize, hosts: usize, feedfold: &Path) -> anyhow::Result<()> {
     let hosts = hosts.min(feeds).max(1);
     // 2% of feeds changed since the last poll. Every item they carry is new
     // to the store (see the seeding below), and ingesting costs far more than
@@ -246,18 +238,8 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
             })
             .await?;
     }
-    let fetch = FetchConfig {
-        allow_private_networks: true,
-        ..FetchConfig::default()
-    };
-    let concurrency = fetch.max_concurrent;
-    let ctx = Context::new(
-        store.clone(),
-        Fetcher::new(&fetch)?,
-        FoldConfig::default(),
-        SchedulerConfig::default(),
-    );
-    let mut rng = corpus::rng(11);
+    // The floor loop runs as many requests at once as the daemon's default.
+    let concurrency = FetchConfig::default().max_concurrent;
 
     // Seeding: every feed is stored as polled once, with the server's
     // current ETag, so the measured cycle is a steady-state one. (A real
@@ -284,27 +266,19 @@ pub async fn fanout(feeds: usize, hosts: usize) -> anyhow::Result<()> {
         store.record_poll(f.id, &update).await?;
     }
 
-    // Measured cycle, with default politeness (max_per_host, host_spacing,
-    // max_concurrent) and the daemon's concurrency.
-    let mut list = store.feeds().await?;
-    list.shuffle(&mut rng);
+    let list = store.feeds().await?;
     let etags: Vec<(String, Option<String>)> = list
         .iter()
         .map(|f| (f.url.clone(), f.etag.clone()))
         .collect();
-    reset_peak_rss();
-    let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    let outcomes = run_cycle(&ctx, list, concurrency).await;
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
-    let peak = proc_status_kb("self", "VmHWM").unwrap_or(0);
+    store.close().await;
+    let db = dir.path().join("fanout.db");
+    let (wall, cpu, peak, outcomes) = daemon_cycle(&db, feeds, feedfold).await?;
     let per_k = cpu / feeds as f64 * 1000.0;
     println!(
-        "fanout: cycle {wall:.1} s, CPU {cpu:.2} s ({per_k:.3} s per 1,000 polls), peak RSS {}, outcomes {outcomes:?}",
+        "fanout: feedfold run, cycle {wall:.1} s, CPU {cpu:.2} s ({per_k:.3} s per 1,000 polls), peak RSS {}, outcomes {outcomes:?}",
         mb_of_kb(peak)
     );
-    store.close().await;
 
     // Floor: the same URLs and validators through a plain reqwest loop, in
     // its own process so its CPU and RSS are its own.
@@ -417,21 +391,91 @@ pub async fn floor(list: &Path, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_cycle(
-    ctx: &Context<SqliteStore>,
-    feeds: Vec<feedfold::store::Feed>,
-    concurrency: usize,
-) -> HashMap<String, usize> {
-    let reports: Vec<String> = futures_util::stream::iter(feeds)
-        .map(|f| async move { refresh::feed(ctx, f).await.outcome })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut out = HashMap::new();
-    for r in reports {
-        *out.entry(r).or_default() += 1;
+/// Makes every seeded feed due, starts `feedfold run` on the database and
+/// waits until it has polled each feed once: the daemon's own wall time,
+/// CPU and peak RSS for one cycle (scheduler, leases and all), with default
+/// politeness and concurrency. Returns (wall s, CPU s, peak kB, outcomes).
+async fn daemon_cycle(
+    db: &Path,
+    feeds: usize,
+    feedfold: &Path,
+) -> anyhow::Result<(f64, f64, u64, HashMap<String, i64>)> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await?;
+    sqlx::query(
+        "UPDATE feeds SET next_poll_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 second')",
+    )
+    .execute(&pool)
+    .await?;
+    let seeded: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM polls")
+        .fetch_one(&pool)
+        .await?;
+    let config = db.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"sqlite:{}\"\nlisten = \"\"\nlog_filter = \"warn\"\n\n[fetch]\nallow_private_networks = true\n",
+            db.display()
+        ),
+    )?;
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(feedfold)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", feedfold.display()))?;
+    let pid = child.id().context("daemon pid")?.to_string();
+    let count = "SELECT count(*) FROM polls WHERE id > $1";
+    let deadline = Duration::from_secs(600);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_string(&mut err).await;
+            }
+            bail!(
+                "feedfold run exited early ({status}): {}",
+                err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        let done: i64 = sqlx::query_scalar(count)
+            .bind(seeded)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        if done >= feeds as i64 {
+            break;
+        }
+        if start.elapsed() > deadline {
+            bail!("feedfold run polled {done} of {feeds} feeds in {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    out
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = crate::util::proc_cpu_seconds(&pid).unwrap_or(f64::NAN);
+    let peak = proc_status_kb(&pid, "VmHWM").unwrap_or(0);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let mut outcomes = HashMap::new();
+    for (outcome, n) in sqlx::query_as::<_, (String, i64)>(
+        "SELECT outcome, count(*) FROM polls WHERE id > $1 GROUP BY outcome",
+    )
+    .bind(seeded)
+    .fetch_all(&pool)
+    .await?
+    {
+        outcomes.insert(outcome, n);
+    }
+    pool.close().await;
+    Ok((wall, cpu, peak, outcomes))
 }
 
 /// `feedfold run` against the local server with `feeds` feeds: RSS when the

@@ -89,13 +89,17 @@ enum Cmd {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
-    /// One 304-heavy polling cycle over N local feeds vs a plain reqwest loop.
+    /// One 304-heavy polling cycle of `feedfold run` over N local feeds vs a
+    /// plain reqwest loop.
     Fanout {
         #[arg(long, default_value_t = 10000)]
         feeds: usize,
         /// Distinct loopback hosts (127.0.x.y) the feeds are spread over.
         #[arg(long, default_value_t = 1000)]
         hosts: usize,
+        /// The feedfold binary.
+        #[arg(long)]
+        feedfold: PathBuf,
     },
     /// Daemon idle and steady-state RSS with N feeds (`feedfold run`).
     Memory {
@@ -165,7 +169,11 @@ fn main() -> anyhow::Result<()> {
             python,
             seconds,
         } => fp::parse(&sizes, python.as_deref(), seconds),
-        Cmd::Fanout { feeds, hosts } => rt.block_on(fanout::fanout(feeds, hosts)),
+        Cmd::Fanout {
+            feeds,
+            hosts,
+            feedfold,
+        } => rt.block_on(fanout::fanout(feeds, hosts, &feedfold)),
         Cmd::Memory {
             feeds,
             hosts,

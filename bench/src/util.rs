@@ -69,6 +69,19 @@ pub fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// User plus system CPU seconds another process has used so far.
+pub fn proc_cpu_seconds(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: utime and stime are the 12th and 13th of them.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
+}
+
 pub fn mb_of_kb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1024.0)
 }
