@@ -422,29 +422,13 @@ async fn daemon_cycle(
         ),
     )?;
     let start = Instant::now();
-    let mut child = tokio::process::Command::new(feedfold)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", feedfold.display()))?;
+    let mut child = start_daemon(feedfold, &config)?;
     let pid = child.id().context("daemon pid")?.to_string();
     let count = "SELECT count(*) FROM polls WHERE id > $1";
     let deadline = Duration::from_secs(600);
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use tokio::io::AsyncReadExt;
-                let _ = e.read_to_string(&mut err).await;
-            }
-            bail!(
-                "feedfold run exited early ({status}): {}",
-                err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
-            );
+        if let Some(err) = exited_early(&mut child).await {
+            return Err(err);
         }
         let done: i64 = sqlx::query_scalar(count)
             .bind(seeded)
@@ -506,31 +490,15 @@ pub async fn memory(
     }
     let config = dir.path().join("feedfold.toml");
     std::fs::write(&config, toml)?;
-    let mut child = tokio::process::Command::new(feedfold)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", feedfold.display()))?;
+    let mut child = start_daemon(feedfold, &config)?;
     let pid = child.id().context("daemon pid")?.to_string();
     let started = Instant::now();
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let total = Duration::from_secs(interval + seconds);
     while started.elapsed() < total {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use tokio::io::AsyncReadExt;
-                let _ = e.read_to_string(&mut err).await;
-            }
+        if let Some(err) = exited_early(&mut child).await {
             server.stop().await;
-            bail!(
-                "feedfold run exited early ({status}): {}",
-                err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
-            );
+            return Err(err);
         }
         if let Some(kb) = proc_status_kb(&pid, "VmRSS") {
             samples.push((started.elapsed().as_secs_f64(), kb));
@@ -585,6 +553,33 @@ pub async fn memory(
         "< 100 MB",
     );
     Ok(())
+}
+
+/// `feedfold run` with a config file, its stderr kept for `exited_early`.
+fn start_daemon(feedfold: &Path, config: &Path) -> anyhow::Result<tokio::process::Child> {
+    tokio::process::Command::new(feedfold)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", feedfold.display()))
+}
+
+/// The daemon's exit, with the end of its log, if it has stopped.
+async fn exited_early(child: &mut tokio::process::Child) -> Option<anyhow::Error> {
+    let status = child.try_wait().ok()??;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = e.read_to_string(&mut err).await;
+    }
+    Some(anyhow::anyhow!(
+        "feedfold run exited early ({status}): {}",
+        err.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+    ))
 }
 
 async fn count_polls(db: &Path) -> anyhow::Result<i64> {
