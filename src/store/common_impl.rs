@@ -4,7 +4,7 @@
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
 //   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
 // The SQL is written once: `$n` parameters work on both backends, and a list
-// of ids is one parameter, `IN ({in_list(n)})` bound to `id_list(..)` (an
+// of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
 // fixed per backend and stays in the prepared-statement cache. Keep it
 // portable.
@@ -37,7 +37,7 @@ const CAND_FROM: &str = "FROM items i JOIN feeds f ON f.id = i.feed_id \
     JOIN stories s ON s.id = i.story_id LEFT JOIN folds fo ON fo.item_id = i.id";
 
 fn sql(s: String) -> AssertSqlSafe<String> {
-    // Only ever called with SQL assembled from constants and `in_list`.
+    // Only ever called with SQL assembled from constants and `in_ids`.
     AssertSqlSafe(s)
 }
 
@@ -278,9 +278,9 @@ async fn find_candidates(
     let mut stats = KeyStats::default();
     if !keys.is_empty() {
         let q = format!(
-            "SELECT key, count(*) AS n FROM item_keys WHERE key IN ({}) \
+            "SELECT key, count(*) AS n FROM item_keys WHERE {} \
              AND dated_at BETWEEN $1 AND $2 GROUP BY key",
-            in_list(3)
+            in_ids("key", 3)
         );
         let query = sqlx::query(sql(q))
             .bind(ts(lo))
@@ -334,8 +334,8 @@ async fn find_candidates(
     );
     if !probe.is_empty() {
         q.push_str(&format!(
-            " UNION ALL SELECT item_id, 1, dated_at FROM item_keys WHERE key IN ({}) AND {w}",
-            in_list(10)
+            " UNION ALL SELECT item_id, 1, dated_at FROM item_keys WHERE {} AND {w}",
+            in_ids("key", 10)
         ));
     }
     q.push_str(&format!(
@@ -379,8 +379,8 @@ async fn find_candidates(
     if !stories.is_empty() {
         let q = format!(
             "SELECT {CAND_COLS} {CAND_FROM} WHERE i.id IN \
-             (SELECT canonical_item_id FROM stories WHERE id IN ({}))",
-            in_list(1)
+             (SELECT canonical_item_id FROM stories WHERE {})",
+            in_ids("id", 1)
         );
         let query = sqlx::query(sql(q)).bind(id_list(&stories));
         for row in query.fetch_all(&mut *conn).await? {
@@ -396,9 +396,9 @@ async fn find_candidates(
     // the rest, and all of them would be ~50 rows per candidate.
     if !cands.is_empty() && !keys.is_empty() {
         let q = format!(
-            "SELECT item_id, key FROM item_keys WHERE item_id IN ({}) AND key IN ({})",
-            in_list(1),
-            in_list(2)
+            "SELECT item_id, key FROM item_keys WHERE {} AND {}",
+            in_ids("item_id", 1),
+            in_ids("key", 2)
         );
         let ids: Vec<i64> = cands.iter().map(|c| c.item_id).collect();
         let query = sqlx::query(sql(q)).bind(id_list(&ids)).bind(id_list(&keys));
@@ -446,8 +446,8 @@ async fn known_revisions(
 ) -> Result<std::collections::HashMap<String, (i64, i64)>> {
     let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
     let q = format!(
-        "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND identity IN ({})",
-        in_text_list(2)
+        "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND {}",
+        in_texts("identity", 2)
     );
     let rows = sqlx::query(sql(q))
         .bind(feed_id)
@@ -1145,8 +1145,8 @@ impl Store for ThisStore {
         if !out.is_empty() {
             let q = format!(
                 "SELECT DISTINCT i.story_id, COALESCE(f.title, f.url) AS name FROM items i \
-                 JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ({}) ORDER BY 1, 2",
-                in_list(1)
+                 JOIN feeds f ON f.id = i.feed_id WHERE {} ORDER BY 1, 2",
+                in_ids("i.story_id", 1)
             );
             let ids: Vec<i64> = out.iter().map(|s| s.story_id).collect();
             let query = sqlx::query(sql(q)).bind(id_list(&ids));
