@@ -28,7 +28,7 @@ const FEED_COLS: &str = "id, url, title, site_url, language, created_at, fold_po
     lease_expires_at";
 
 const CAND_COLS: &str = "i.id, i.story_id, i.feed_id, i.url, i.canonical_url, i.origin_url, \
-    i.title, i.summary, i.content_text, i.lang, i.published_at, i.fetched_at, i.dated_at, \
+    i.title, i.summary, i.revision_hash, i.lang, i.published_at, i.fetched_at, i.dated_at, \
     i.fp_version, i.simhash, i.lead_hash, i.content_hash, i.headline_key, i.headline_hash, \
     i.text_len, i.republished, i.anchors, f.fold_policy, f.fold_translations, fo.method AS fold_method, \
     COALESCE(s.canonical_item_id = i.id, FALSE) AS is_canonical";
@@ -76,8 +76,10 @@ fn feed_from_row(row: &DbRow) -> Result<Feed> {
     })
 }
 
-fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
-    Ok(Candidate {
+/// A candidate without its article text, and the revision that names the
+/// text (see `fill_texts`).
+fn candidate_from_row(row: &DbRow) -> Result<(Candidate, i64)> {
+    let candidate = Candidate {
         item_id: row.try_get("id")?,
         story_id: row.try_get("story_id")?,
         is_canonical: row.try_get("is_canonical")?,
@@ -92,7 +94,7 @@ fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
             origin_url: row.try_get("origin_url")?,
             title: row.try_get("title")?,
             summary: row.try_get("summary")?,
-            content_text: row.try_get("content_text")?,
+            content_text: String::new(),
             lang: row.try_get("lang")?,
             published_at: row.try_get("published_at")?,
             fetched_at: row.try_get("fetched_at")?,
@@ -110,7 +112,48 @@ fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
                 keys: Vec::new(),
             },
         },
-    })
+    };
+    Ok((candidate, row.try_get("revision_hash")?))
+}
+
+/// Gives every candidate its article text: from `texts` when its revision
+/// was seen before, else read in one query and remembered. A text written
+/// between the candidate query and this read (another instance updating the
+/// item) is taken as read, under the revision it was read with.
+async fn fill_texts(
+    conn: &mut Conn,
+    texts: &crate::store::TextCache,
+    cands: &mut [Candidate],
+    revisions: &[i64],
+) -> Result<()> {
+    let mut missing: Vec<i64> = Vec::new();
+    for (c, &rev) in cands.iter_mut().zip(revisions) {
+        match texts.get(c.item_id, rev) {
+            Some(t) => c.item.content_text = t.to_string(),
+            None => missing.push(c.item_id),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let q = format!(
+        "SELECT id, revision_hash, content_text FROM items WHERE {}",
+        in_ids("id", 1)
+    );
+    let rows = sqlx::query(sql(q))
+        .bind(id_list(&missing))
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let rev: i64 = row.try_get("revision_hash")?;
+        let text: String = row.try_get("content_text")?;
+        texts.put(id, rev, &text);
+        if let Some(c) = cands.iter_mut().find(|c| c.item_id == id) {
+            c.item.content_text = text;
+        }
+    }
+    Ok(())
 }
 
 /// The lookup keys of an item, deduplicated (item_keys has one row per key).
@@ -270,6 +313,7 @@ fn bind_item<'q>(q: ItemQuery<'q>, item: &'q NewItem) -> ItemQuery<'q> {
 async fn find_candidates(
     conn: &mut Conn,
     window_counts: &crate::store::WindowCounts,
+    texts: &crate::store::TextCache,
     item: &NewItem,
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,
@@ -357,12 +401,14 @@ async fn find_candidates(
     if !probe.is_empty() {
         query = query.bind(id_list(&probe));
     }
-    let mut cands = query
+    let (mut cands, mut revisions): (Vec<Candidate>, Vec<i64>) = query
         .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(candidate_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
 
     // The canonical item of every story touched, even outside the window.
     let mut stories: Vec<i64> = cands
@@ -384,12 +430,15 @@ async fn find_candidates(
         );
         let query = sqlx::query(sql(q)).bind(id_list(&stories));
         for row in query.fetch_all(&mut *conn).await? {
-            let c = candidate_from_row(&row)?;
+            let (c, rev) = candidate_from_row(&row)?;
             if !cands.iter().any(|o| o.item_id == c.item_id) {
                 cands.push(c);
+                revisions.push(rev);
             }
         }
     }
+
+    fill_texts(conn, texts, &mut cands, &revisions).await?;
 
     // Lookup keys of the candidates, only those the item carries too: the
     // decision asks which keys a candidate shares with the item, never for
@@ -468,7 +517,7 @@ async fn known_revisions(
 /// item's fold locks (see `Store::ingest_items`).
 async fn ingest_locked<F>(
     conn: &mut Conn,
-    window_counts: &crate::store::WindowCounts,
+    store: &ThisStore,
     feed: FeedFolding,
     item: &NewItem,
     window: std::time::Duration,
@@ -510,11 +559,15 @@ where
             .execute(&mut *conn)
             .await?;
         insert_keys(conn, item_id, item).await?;
+        store
+            .texts
+            .put(item_id, item.revision_hash, &item.content_text);
         return Ok(Ingested::Updated { item_id });
     }
 
     let (lo, hi) = crate::store::window_bounds(item.dated_at, window);
-    let (candidates, stats) = find_candidates(conn, window_counts, item, lo, hi).await?;
+    let (candidates, stats) =
+        find_candidates(conn, &store.window_counts, &store.texts, item, lo, hi).await?;
     let decision = decide(item, &candidates, &stats);
     let published = item.published_at.unwrap_or(item.dated_at);
 
@@ -573,6 +626,11 @@ where
     .await?
     .try_get("id")?;
     insert_keys(conn, item_id, item).await?;
+    // The next items of a poll are mostly compared with this one. Should the
+    // transaction roll back, the entry stays right: the revision hashes the text.
+    store
+        .texts
+        .put(item_id, item.revision_hash, &item.content_text);
 
     match &fold {
         None => {
@@ -646,18 +704,7 @@ impl ThisStore {
         take_locks(&mut tx, &lock_keys).await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            results.push(
-                ingest_locked(
-                    &mut tx,
-                    &self.window_counts,
-                    feed,
-                    item,
-                    window,
-                    decide,
-                    now,
-                )
-                .await?,
-            );
+            results.push(ingest_locked(&mut tx, self, feed, item, window, decide, now).await?);
         }
         tx.commit().await?;
         Ok(results)

@@ -23,6 +23,7 @@ const BACKEND: &str = "postgres";
 pub struct PgStore {
     pub(crate) pool: sqlx::PgPool,
     window_counts: crate::store::WindowCounts,
+    texts: crate::store::TextCache,
 }
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
@@ -57,6 +58,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             window_counts: Default::default(),
+            texts: Default::default(),
         })
     }
 

@@ -27,6 +27,7 @@ pub struct SqliteStore {
     /// The database file; None for an in-memory database.
     path: Option<Arc<PathBuf>>,
     window_counts: crate::store::WindowCounts,
+    texts: crate::store::TextCache,
     /// One writer at a time inside this process. SQLite allows one writer
     /// anyway; queueing here (fairly, without holding a connection) instead
     /// of in SQLite's busy handler keeps a burst of concurrent feeds from
@@ -109,6 +110,7 @@ impl SqliteStore {
             pool,
             path,
             window_counts: Default::default(),
+            texts: Default::default(),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
