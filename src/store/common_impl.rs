@@ -320,19 +320,64 @@ async fn find_candidates(
 ) -> Result<(Vec<Candidate>, KeyStats)> {
     let keys = distinct_keys(&item.signature.keys);
     let mut stats = KeyStats::default();
+    // The window's item count: remembered when big, else estimated (cheap
+    // on PostgreSQL) and, below the exactness bound, counted. A window
+    // estimated well below the bound within the last minute is counted
+    // without asking again: the estimate was a round trip and a plan per
+    // ingest, and its answer could not have crossed the bound since.
+    let known = match window_counts.get(lo, hi) {
+        Some(n) => Some(n),
+        None if window_counts.recently_small(lo, hi) => None,
+        None => match estimate_window_items(conn, lo, hi).await? {
+            Some(n) if n >= crate::store::EXACT_WINDOW_COUNT_BELOW => {
+                window_counts.put(lo, hi, n);
+                Some(n)
+            }
+            Some(n) => {
+                window_counts.note_small(lo, hi, n);
+                None
+            }
+            None => None,
+        },
+    };
+    // The exact count rides with the key counts (a row without a key), to
+    // save its round trip.
+    let count_sql = "SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2";
+    let mut window_items = known;
     if !keys.is_empty() {
-        let q = format!(
+        let mut q = format!(
             "SELECT key, count(*) AS n FROM item_keys WHERE {} \
              AND dated_at BETWEEN $1 AND $2 GROUP BY key",
             in_ids("key", 3)
         );
+        if known.is_none() {
+            q = format!("{q} UNION ALL SELECT NULL AS key, n FROM ({count_sql}) w");
+        }
         let query = sqlx::query(sql(q))
             .bind(ts(lo))
             .bind(ts(hi))
             .bind(id_list(&keys));
         for row in query.fetch_all(&mut *conn).await? {
-            stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<Option<i64>, _>("key")? {
+                Some(k) => {
+                    stats.counts.insert(k, n);
+                }
+                None => window_items = Some(n),
+            }
         }
+    }
+    stats.window_items = match window_items {
+        Some(n) => n,
+        None => sqlx::query(count_sql)
+            .bind(ts(lo))
+            .bind(ts(hi))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?,
+    };
+    if known.is_none() {
+        window_counts.put(lo, hi, stats.window_items);
     }
     // Keys shared by very many items in the window (a common name, a round
     // figure) are no evidence of a copy, and probing them would drag in
@@ -466,24 +511,6 @@ async fn find_candidates(
         }
     }
 
-    stats.window_items = match window_counts.get(lo, hi) {
-        Some(n) => n,
-        None => {
-            let n = match estimate_window_items(conn, lo, hi).await? {
-                Some(n) if n >= crate::store::EXACT_WINDOW_COUNT_BELOW => n,
-                _ => {
-                    sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
-                        .bind(ts(lo))
-                        .bind(ts(hi))
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .try_get("n")?
-                }
-            };
-            window_counts.put(lo, hi, n);
-            n
-        }
-    };
     Ok((cands, stats))
 }
 

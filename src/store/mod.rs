@@ -568,6 +568,24 @@ mod tests {
     }
 
     #[test]
+    fn windows_estimated_small_are_counted_without_asking_again() {
+        let c = WindowCounts::default();
+        let lo = DateTime::parse_from_rfc3339("2026-03-01T10:05:00Z")
+            .unwrap()
+            .to_utc();
+        let hi = lo + chrono::Duration::days(28);
+        assert!(!c.recently_small(lo, hi));
+        c.note_small(lo, hi, EXACT_WINDOW_COUNT_BELOW / 2);
+        assert!(!c.recently_small(lo, hi), "too close to the bound");
+        c.note_small(lo, hi, 800);
+        assert!(c.recently_small(lo, hi));
+        assert_eq!(c.get(lo, hi), None, "an estimate is never the count");
+        c.put(lo, hi, 50_000);
+        assert!(!c.recently_small(lo, hi));
+        assert_eq!(c.get(lo, hi), Some(50_000));
+    }
+
+    #[test]
     fn text_cache_answers_only_the_same_revision_and_stays_bounded() {
         let c = TextCache::default();
         c.put(1, 10, "first");
@@ -645,14 +663,38 @@ impl WindowCounts {
     pub(crate) fn get(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Option<i64> {
         let map = self.inner.lock().ok()?;
         map.get(&Self::key(lo, hi))
-            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .filter(|(at, n)| at.elapsed() < Self::TTL && *n >= EXACT_WINDOW_COUNT_BELOW)
             .map(|(_, n)| *n)
+    }
+
+    /// The window was estimated at under half the exactness bound within
+    /// the last minute (see `note_small`): it needs an exact count, and
+    /// asking for an estimate again would only say so again.
+    pub(crate) fn recently_small(&self, lo: DateTime<Utc>, hi: DateTime<Utc>) -> bool {
+        let Ok(map) = self.inner.lock() else {
+            return false;
+        };
+        map.get(&Self::key(lo, hi))
+            .is_some_and(|(at, n)| at.elapsed() < Self::TTL && *n < EXACT_WINDOW_COUNT_BELOW / 2)
+    }
+
+    /// Remembers an estimate far enough below the exactness bound that the
+    /// window cannot reach the bound within the minute it is kept.
+    pub(crate) fn note_small(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, estimate: i64) {
+        if estimate >= EXACT_WINDOW_COUNT_BELOW / 2 {
+            return;
+        }
+        self.insert(lo, hi, estimate);
     }
 
     pub(crate) fn put(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, n: i64) {
         if n < EXACT_WINDOW_COUNT_BELOW {
             return;
         }
+        self.insert(lo, hi, n);
+    }
+
+    fn insert(&self, lo: DateTime<Utc>, hi: DateTime<Utc>, n: i64) {
         if let Ok(mut map) = self.inner.lock() {
             if map.len() >= 4096 {
                 map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
