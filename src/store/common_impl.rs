@@ -119,11 +119,12 @@ fn candidate_from_row(row: &DbRow) -> Result<(Candidate, i64)> {
 /// Gives every candidate its article text: from `texts` when its revision
 /// was seen before, else read in one query and remembered. A text written
 /// between the candidate query and this read (another instance updating the
-/// item) is taken as read, under the revision it was read with.
+/// item) is taken as read, under the revision it was read with; an item
+/// removed meanwhile is no candidate any more.
 async fn fill_texts(
     conn: &mut Conn,
     texts: &crate::store::TextCache,
-    cands: &mut [Candidate],
+    cands: &mut Vec<Candidate>,
     revisions: &[i64],
 ) -> Result<()> {
     let mut missing: Vec<i64> = Vec::new();
@@ -144,15 +145,18 @@ async fn fill_texts(
         .bind(id_list(&missing))
         .fetch_all(&mut *conn)
         .await?;
+    let mut found = std::collections::HashSet::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("id")?;
         let rev: i64 = row.try_get("revision_hash")?;
         let text: String = row.try_get("content_text")?;
         texts.put(id, rev, &text);
+        found.insert(id);
         if let Some(c) = cands.iter_mut().find(|c| c.item_id == id) {
             c.item.content_text = text;
         }
     }
+    cands.retain(|c| !missing.contains(&c.item_id) || found.contains(&c.item_id));
     Ok(())
 }
 
