@@ -4,7 +4,7 @@
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
 //   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
 // The SQL is written once: `$n` parameters work on both backends, and a list
-// of ids is one parameter, `IN ({in_list(n)})` bound to `id_list(..)` (an
+// of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
 // fixed per backend and stays in the prepared-statement cache. Keep it
 // portable.
@@ -28,7 +28,7 @@ const FEED_COLS: &str = "id, url, title, site_url, language, created_at, fold_po
     lease_expires_at";
 
 const CAND_COLS: &str = "i.id, i.story_id, i.feed_id, i.url, i.canonical_url, i.origin_url, \
-    i.title, i.summary, i.content_text, i.lang, i.published_at, i.fetched_at, i.dated_at, \
+    i.title, i.summary, i.revision_hash, i.lang, i.published_at, i.fetched_at, i.dated_at, \
     i.fp_version, i.simhash, i.lead_hash, i.content_hash, i.headline_key, i.headline_hash, \
     i.text_len, i.republished, i.anchors, f.fold_policy, f.fold_translations, fo.method AS fold_method, \
     COALESCE(s.canonical_item_id = i.id, FALSE) AS is_canonical";
@@ -37,7 +37,7 @@ const CAND_FROM: &str = "FROM items i JOIN feeds f ON f.id = i.feed_id \
     JOIN stories s ON s.id = i.story_id LEFT JOIN folds fo ON fo.item_id = i.id";
 
 fn sql(s: String) -> AssertSqlSafe<String> {
-    // Only ever called with SQL assembled from constants and `in_list`.
+    // Only ever called with SQL assembled from constants and `in_ids`.
     AssertSqlSafe(s)
 }
 
@@ -76,8 +76,10 @@ fn feed_from_row(row: &DbRow) -> Result<Feed> {
     })
 }
 
-fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
-    Ok(Candidate {
+/// A candidate without its article text, and the revision that names the
+/// text (see `fill_texts`).
+fn candidate_from_row(row: &DbRow) -> Result<(Candidate, i64)> {
+    let candidate = Candidate {
         item_id: row.try_get("id")?,
         story_id: row.try_get("story_id")?,
         is_canonical: row.try_get("is_canonical")?,
@@ -92,7 +94,7 @@ fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
             origin_url: row.try_get("origin_url")?,
             title: row.try_get("title")?,
             summary: row.try_get("summary")?,
-            content_text: row.try_get("content_text")?,
+            content_text: String::new(),
             lang: row.try_get("lang")?,
             published_at: row.try_get("published_at")?,
             fetched_at: row.try_get("fetched_at")?,
@@ -110,7 +112,52 @@ fn candidate_from_row(row: &DbRow) -> Result<Candidate> {
                 keys: Vec::new(),
             },
         },
-    })
+    };
+    Ok((candidate, row.try_get("revision_hash")?))
+}
+
+/// Gives every candidate its article text: from `texts` when its revision
+/// was seen before, else read in one query and remembered. A text written
+/// between the candidate query and this read (another instance updating the
+/// item) is taken as read, under the revision it was read with; an item
+/// removed meanwhile is no candidate any more.
+async fn fill_texts(
+    conn: &mut Conn,
+    texts: &crate::store::TextCache,
+    cands: &mut Vec<Candidate>,
+    revisions: &[i64],
+) -> Result<()> {
+    let mut missing: Vec<i64> = Vec::new();
+    for (c, &rev) in cands.iter_mut().zip(revisions) {
+        match texts.get(c.item_id, rev) {
+            Some(t) => c.item.content_text = t.to_string(),
+            None => missing.push(c.item_id),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let q = format!(
+        "SELECT id, revision_hash, content_text FROM items WHERE {}",
+        in_ids("id", 1)
+    );
+    let rows = sqlx::query(sql(q))
+        .bind(id_list(&missing))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut found = std::collections::HashSet::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let rev: i64 = row.try_get("revision_hash")?;
+        let text: String = row.try_get("content_text")?;
+        texts.put(id, rev, &text);
+        found.insert(id);
+        if let Some(c) = cands.iter_mut().find(|c| c.item_id == id) {
+            c.item.content_text = text;
+        }
+    }
+    cands.retain(|c| !missing.contains(&c.item_id) || found.contains(&c.item_id));
+    Ok(())
 }
 
 /// The lookup keys of an item, deduplicated (item_keys has one row per key).
@@ -270,25 +317,71 @@ fn bind_item<'q>(q: ItemQuery<'q>, item: &'q NewItem) -> ItemQuery<'q> {
 async fn find_candidates(
     conn: &mut Conn,
     window_counts: &crate::store::WindowCounts,
+    texts: &crate::store::TextCache,
     item: &NewItem,
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,
 ) -> Result<(Vec<Candidate>, KeyStats)> {
     let keys = distinct_keys(&item.signature.keys);
     let mut stats = KeyStats::default();
+    // The window's item count: remembered when big, else estimated (cheap
+    // on PostgreSQL) and, below the exactness bound, counted. A window
+    // estimated well below the bound within the last minute is counted
+    // without asking again: the estimate was a round trip and a plan per
+    // ingest, and its answer could not have crossed the bound since.
+    let known = match window_counts.get(lo, hi) {
+        Some(n) => Some(n),
+        None if window_counts.recently_small(lo, hi) => None,
+        None => match estimate_window_items(conn, lo, hi).await? {
+            Some(n) if n >= crate::store::EXACT_WINDOW_COUNT_BELOW => {
+                window_counts.put(lo, hi, n);
+                Some(n)
+            }
+            Some(n) => {
+                window_counts.note_small(lo, hi, n);
+                None
+            }
+            None => None,
+        },
+    };
+    // The exact count rides with the key counts (a row without a key), to
+    // save its round trip.
+    let count_sql = "SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2";
+    let mut window_items = known;
     if !keys.is_empty() {
-        let q = format!(
-            "SELECT key, count(*) AS n FROM item_keys WHERE key IN ({}) \
+        let mut q = format!(
+            "SELECT key, count(*) AS n FROM item_keys WHERE {} \
              AND dated_at BETWEEN $1 AND $2 GROUP BY key",
-            in_list(3)
+            in_ids("key", 3)
         );
+        if known.is_none() {
+            q = format!("{q} UNION ALL SELECT NULL AS key, n FROM ({count_sql}) w");
+        }
         let query = sqlx::query(sql(q))
             .bind(ts(lo))
             .bind(ts(hi))
             .bind(id_list(&keys));
         for row in query.fetch_all(&mut *conn).await? {
-            stats.counts.insert(row.try_get("key")?, row.try_get("n")?);
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<Option<i64>, _>("key")? {
+                Some(k) => {
+                    stats.counts.insert(k, n);
+                }
+                None => window_items = Some(n),
+            }
         }
+    }
+    stats.window_items = match window_items {
+        Some(n) => n,
+        None => sqlx::query(count_sql)
+            .bind(ts(lo))
+            .bind(ts(hi))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?,
+    };
+    if known.is_none() {
+        window_counts.put(lo, hi, stats.window_items);
     }
     // Keys shared by very many items in the window (a common name, a round
     // figure) are no evidence of a copy, and probing them would drag in
@@ -334,8 +427,8 @@ async fn find_candidates(
     );
     if !probe.is_empty() {
         q.push_str(&format!(
-            " UNION ALL SELECT item_id, 1, dated_at FROM item_keys WHERE key IN ({}) AND {w}",
-            in_list(10)
+            " UNION ALL SELECT item_id, 1, dated_at FROM item_keys WHERE {} AND {w}",
+            in_ids("key", 10)
         ));
     }
     q.push_str(&format!(
@@ -357,12 +450,14 @@ async fn find_candidates(
     if !probe.is_empty() {
         query = query.bind(id_list(&probe));
     }
-    let mut cands = query
+    let (mut cands, mut revisions): (Vec<Candidate>, Vec<i64>) = query
         .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(candidate_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
 
     // The canonical item of every story touched, even outside the window.
     let mut stories: Vec<i64> = cands
@@ -379,26 +474,29 @@ async fn find_candidates(
     if !stories.is_empty() {
         let q = format!(
             "SELECT {CAND_COLS} {CAND_FROM} WHERE i.id IN \
-             (SELECT canonical_item_id FROM stories WHERE id IN ({}))",
-            in_list(1)
+             (SELECT canonical_item_id FROM stories WHERE {})",
+            in_ids("id", 1)
         );
         let query = sqlx::query(sql(q)).bind(id_list(&stories));
         for row in query.fetch_all(&mut *conn).await? {
-            let c = candidate_from_row(&row)?;
+            let (c, rev) = candidate_from_row(&row)?;
             if !cands.iter().any(|o| o.item_id == c.item_id) {
                 cands.push(c);
+                revisions.push(rev);
             }
         }
     }
+
+    fill_texts(conn, texts, &mut cands, &revisions).await?;
 
     // Lookup keys of the candidates, only those the item carries too: the
     // decision asks which keys a candidate shares with the item, never for
     // the rest, and all of them would be ~50 rows per candidate.
     if !cands.is_empty() && !keys.is_empty() {
         let q = format!(
-            "SELECT item_id, key FROM item_keys WHERE item_id IN ({}) AND key IN ({})",
-            in_list(1),
-            in_list(2)
+            "SELECT item_id, key FROM item_keys WHERE {} AND {}",
+            in_ids("item_id", 1),
+            in_ids("key", 2)
         );
         let ids: Vec<i64> = cands.iter().map(|c| c.item_id).collect();
         let query = sqlx::query(sql(q)).bind(id_list(&ids)).bind(id_list(&keys));
@@ -417,24 +515,6 @@ async fn find_candidates(
         }
     }
 
-    stats.window_items = match window_counts.get(lo, hi) {
-        Some(n) => n,
-        None => {
-            let n = match estimate_window_items(conn, lo, hi).await? {
-                Some(n) if n >= crate::store::EXACT_WINDOW_COUNT_BELOW => n,
-                _ => {
-                    sqlx::query("SELECT count(*) AS n FROM items WHERE dated_at BETWEEN $1 AND $2")
-                        .bind(ts(lo))
-                        .bind(ts(hi))
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .try_get("n")?
-                }
-            };
-            window_counts.put(lo, hi, n);
-            n
-        }
-    };
     Ok((cands, stats))
 }
 
@@ -446,8 +526,8 @@ async fn known_revisions(
 ) -> Result<std::collections::HashMap<String, (i64, i64)>> {
     let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
     let q = format!(
-        "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND identity IN ({})",
-        in_text_list(2)
+        "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND {}",
+        in_texts("identity", 2)
     );
     let rows = sqlx::query(sql(q))
         .bind(feed_id)
@@ -468,7 +548,7 @@ async fn known_revisions(
 /// item's fold locks (see `Store::ingest_items`).
 async fn ingest_locked<F>(
     conn: &mut Conn,
-    window_counts: &crate::store::WindowCounts,
+    store: &ThisStore,
     feed: FeedFolding,
     item: &NewItem,
     window: std::time::Duration,
@@ -510,11 +590,15 @@ where
             .execute(&mut *conn)
             .await?;
         insert_keys(conn, item_id, item).await?;
+        store
+            .texts
+            .put(item_id, item.revision_hash, &item.content_text);
         return Ok(Ingested::Updated { item_id });
     }
 
     let (lo, hi) = crate::store::window_bounds(item.dated_at, window);
-    let (candidates, stats) = find_candidates(conn, window_counts, item, lo, hi).await?;
+    let (candidates, stats) =
+        find_candidates(conn, &store.window_counts, &store.texts, item, lo, hi).await?;
     let decision = decide(item, &candidates, &stats);
     let published = item.published_at.unwrap_or(item.dated_at);
 
@@ -573,6 +657,11 @@ where
     .await?
     .try_get("id")?;
     insert_keys(conn, item_id, item).await?;
+    // The next items of a poll are mostly compared with this one. Should the
+    // transaction roll back, the entry stays right: the revision hashes the text.
+    store
+        .texts
+        .put(item_id, item.revision_hash, &item.content_text);
 
     match &fold {
         None => {
@@ -646,18 +735,7 @@ impl ThisStore {
         take_locks(&mut tx, &lock_keys).await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            results.push(
-                ingest_locked(
-                    &mut tx,
-                    &self.window_counts,
-                    feed,
-                    item,
-                    window,
-                    decide,
-                    now,
-                )
-                .await?,
-            );
+            results.push(ingest_locked(&mut tx, self, feed, item, window, decide, now).await?);
         }
         tx.commit().await?;
         Ok(results)
@@ -1145,8 +1223,8 @@ impl Store for ThisStore {
         if !out.is_empty() {
             let q = format!(
                 "SELECT DISTINCT i.story_id, COALESCE(f.title, f.url) AS name FROM items i \
-                 JOIN feeds f ON f.id = i.feed_id WHERE i.story_id IN ({}) ORDER BY 1, 2",
-                in_list(1)
+                 JOIN feeds f ON f.id = i.feed_id WHERE {} ORDER BY 1, 2",
+                in_ids("i.story_id", 1)
             );
             let ids: Vec<i64> = out.iter().map(|s| s.story_id).collect();
             let query = sqlx::query(sql(q)).bind(id_list(&ids));

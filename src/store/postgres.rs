@@ -23,6 +23,7 @@ const BACKEND: &str = "postgres";
 pub struct PgStore {
     pub(crate) pool: sqlx::PgPool,
     window_counts: crate::store::WindowCounts,
+    texts: crate::store::TextCache,
 }
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
@@ -57,6 +58,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             window_counts: Default::default(),
+            texts: Default::default(),
         })
     }
 
@@ -162,25 +164,30 @@ async fn estimate_window_items(
         .map(|r| r as i64))
 }
 
-/// A list of ids as one parameter: a bigint[] array, unpacked by `in_list`.
+/// A list of ids as one parameter: a bigint[] array, matched by `in_ids`.
 fn id_list(ids: &[i64]) -> Vec<i64> {
     ids.to_vec()
 }
 
-/// The subquery that unpacks `id_list` bound as parameter `$n`.
-fn in_list(n: usize) -> String {
-    format!("SELECT unnest(${n}::bigint[])")
+/// `col` is one of the ids bound as `$n`. `= ANY` is an index condition
+/// (one bitmap or index scan over all the ids); the former
+/// `IN (SELECT unnest(..))` was a semi-join that generic plans estimated at
+/// 10 rows and ran as a sequential scan of item_keys: the shared-keys query
+/// took 6.7 ms per ingest at 5k items (8.6 ms against 0.4 ms in EXPLAIN
+/// ANALYZE on 30k keys), and grew with the table.
+fn in_ids(col: &str, n: usize) -> String {
+    format!("{col} = ANY(${n}::bigint[])")
 }
 
-/// A list of strings as one parameter: a text[] array, unpacked by
-/// `in_text_list`.
+/// A list of strings as one parameter: a text[] array, matched by
+/// `in_texts`.
 fn text_list(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| v.to_string()).collect()
 }
 
-/// The subquery that unpacks `text_list` bound as parameter `$n`.
-fn in_text_list(n: usize) -> String {
-    format!("SELECT unnest(${n}::text[])")
+/// `col` is one of the strings bound as `$n` (see `in_ids`).
+fn in_texts(col: &str, n: usize) -> String {
+    format!("{col} = ANY(${n}::text[])")
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

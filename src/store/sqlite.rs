@@ -27,6 +27,7 @@ pub struct SqliteStore {
     /// The database file; None for an in-memory database.
     path: Option<Arc<PathBuf>>,
     window_counts: crate::store::WindowCounts,
+    texts: crate::store::TextCache,
     /// One writer at a time inside this process. SQLite allows one writer
     /// anyway; queueing here (fairly, without holding a connection) instead
     /// of in SQLite's busy handler keeps a burst of concurrent feeds from
@@ -109,6 +110,7 @@ impl SqliteStore {
             pool,
             path,
             window_counts: Default::default(),
+            texts: Default::default(),
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -221,26 +223,26 @@ async fn estimate_window_items(
     Ok(None)
 }
 
-/// A list of ids as one parameter: a JSON array, unpacked by `in_list`.
+/// A list of ids as one parameter: a JSON array, matched by `in_ids`.
 fn id_list(ids: &[i64]) -> String {
     let inner: Vec<String> = ids.iter().map(i64::to_string).collect();
     format!("[{}]", inner.join(","))
 }
 
-/// The subquery that unpacks `id_list` bound as parameter `$n`.
-fn in_list(n: usize) -> String {
-    format!("SELECT value FROM json_each(${n})")
+/// `col` is one of the ids bound as `$n`.
+fn in_ids(col: &str, n: usize) -> String {
+    format!("{col} IN (SELECT value FROM json_each(${n}))")
 }
 
-/// A list of strings as one parameter: a JSON array, unpacked by
-/// `in_text_list`.
+/// A list of strings as one parameter: a JSON array, matched by
+/// `in_texts`.
 fn text_list(values: &[&str]) -> String {
     serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
 }
 
-/// The subquery that unpacks `text_list` bound as parameter `$n`.
-fn in_text_list(n: usize) -> String {
-    in_list(n)
+/// `col` is one of the strings bound as `$n`.
+fn in_texts(col: &str, n: usize) -> String {
+    in_ids(col, n)
 }
 
 const CLAIM_SQL: &str = "UPDATE feeds SET lease_owner = $1, lease_expires_at = $2 \

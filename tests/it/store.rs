@@ -96,6 +96,7 @@ contract!(
     exact_matches_survive_the_candidate_cap,
     concurrent_claims_never_share_a_feed,
     a_batch_sees_its_own_items_and_a_failure_costs_one_item,
+    candidates_carry_the_text_of_their_stored_revision,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -597,6 +598,74 @@ async fn ingest_new_unchanged_updated<S: Store>(s: S) {
     assert_eq!(stats.counts.get(&11), None);
     assert_eq!(stats.counts.get(&13), Some(&1));
     assert_eq!(keys_of_edited, vec![13]);
+}
+
+/// Ingests `it` as a new story and returns the text the decision saw for
+/// candidate `id`.
+async fn text_seen_by<S: Store>(s: &S, feed: i64, it: &NewItem, id: i64) -> Option<String> {
+    let mut text = None;
+    s.ingest_item(
+        folding(feed),
+        it,
+        WINDOW,
+        |c: &[Candidate], _: &KeyStats| {
+            text = c
+                .iter()
+                .find(|c| c.item_id == id)
+                .map(|c| c.item.content_text.clone());
+            Decision::NewStory
+        },
+    )
+    .await
+    .expect("ingest");
+    text
+}
+
+/// The store remembers candidates' texts between ingests (by item and
+/// revision): an update, and a write it did not make (another instance),
+/// must still reach the next decision.
+async fn candidates_carry_the_text_of_their_stored_revision<S: Store + Raw>(s: S) {
+    let f = add(&s, 1).await[0];
+    let probe = |n: u32| {
+        let mut p = item(&format!("probe-{n}"), &format!("Unrelated note {n}"), at(1));
+        p.signature.keys = vec![21];
+        p
+    };
+    let mut a = item("a", "Ferry service resumes after the storm", at(0));
+    a.signature.keys = vec![21];
+    let (id, _) = ingest_new(&s, f, &a).await;
+    for n in 0..2 {
+        assert_eq!(
+            text_seen_by(&s, f, &probe(n), id).await.as_deref(),
+            Some(a.content_text.as_str())
+        );
+    }
+
+    let mut edited = a.clone();
+    edited.content_text = "Ferry service resumes on Monday after the storm".into();
+    edited.revision_hash = hash64(&edited.content_text);
+    assert_eq!(
+        s.ingest_item(folding(f), &edited, WINDOW, new_story)
+            .await
+            .unwrap(),
+        Ingested::Updated { item_id: id }
+    );
+    assert_eq!(
+        text_seen_by(&s, f, &probe(2), id).await.as_deref(),
+        Some(edited.content_text.as_str())
+    );
+
+    let written = s
+        .scalar(
+            "UPDATE items SET content_text = 'Rewritten by another instance', \
+             revision_hash = 99 WHERE identity = 'a' RETURNING id",
+        )
+        .await;
+    assert_eq!(written, id);
+    assert_eq!(
+        text_seen_by(&s, f, &probe(3), id).await.as_deref(),
+        Some("Rewritten by another instance")
+    );
 }
 
 async fn fold_updates_story_and_canonical<S: Store + Raw>(s: S) {
