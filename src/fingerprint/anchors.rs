@@ -515,14 +515,7 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 }
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
-    let text: std::borrow::Cow<'_, str> = if chars::is_nfkc_starters(raw)
-        || unicode_normalization::is_nfkc_quick(raw.chars())
-            == unicode_normalization::IsNormalized::Yes
-    {
-        std::borrow::Cow::Borrowed(raw)
-    } else {
-        std::borrow::Cow::Owned(raw.nfkc().collect())
-    };
+    let text = chars::nfkc(raw);
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
     let link_text = if may_hold_links(&text) { &text } else { "" };

@@ -1,21 +1,11 @@
 //! Folding and tokenization shared by fingerprints, boilerplate shapes and
 //! the shingle verification, so that all of them see the same tokens.
 
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
-
 use super::chars;
 
-/// NFKC plus lowercase. Most text is already NFKC, so a table check of its
-/// characters (then the normalizer's own quick check) skips the slow
-/// normalizer for it.
+/// NFKC plus lowercase.
 pub fn fold_text(s: &str) -> String {
-    if chars::is_nfkc_starters(s) {
-        return chars::to_lowercase(s);
-    }
-    match is_nfkc_quick(s.chars()) {
-        IsNormalized::Yes => chars::to_lowercase(s),
-        _ => chars::to_lowercase(&s.nfkc().collect::<String>()),
-    }
+    chars::to_lowercase(&chars::nfkc(s))
 }
 
 /// Han ideographs and Japanese kana: scripts written without spaces, which
