@@ -543,7 +543,10 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
         spans.push((m.start(), m.end(), anchor.unwrap_or_default()));
     }
     let base = buf.len();
-    let cs: Vec<(usize, char)> = text.char_indices().collect();
+    // Sized for the text up front: `collect` would grow it from a quarter of
+    // that, copying it at every step.
+    let mut cs: Vec<(usize, char)> = Vec::with_capacity(text.len());
+    cs.extend(text.char_indices());
     let mut span_i = 0;
     let mut i = 0;
     let mut sentence_start = true;
