@@ -179,30 +179,39 @@ pub fn to_lowercase(s: &str) -> String {
     if s.is_ascii() {
         return s.to_ascii_lowercase();
     }
+    let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while !rest.is_empty() {
-        // Spaces, digits and punctuation between non-ASCII words are copied
-        // as whole runs rather than char by char.
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
-        let (run, tail) = rest.split_at(ascii);
-        let start = out.len();
-        out.push_str(run);
-        out[start..].make_ascii_lowercase();
-        let mut chars = tail.chars();
-        let Some(c) = chars.next() else { break };
-        if class(c) & LOWER_SAME != 0 {
-            out.push(c);
-        } else if c == 'Σ' {
-            return s.to_lowercase();
-        } else {
-            out.extend(c.to_lowercase());
+    // `s[..copied]` is in `out`. Characters that lowercasing keeps (caseless
+    // scripts, lower-case letters, spaces) are copied as whole runs, not
+    // pushed one by one.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if b.is_ascii_uppercase() {
+                out.push_str(&s[copied..i]);
+                out.push(b.to_ascii_lowercase() as char);
+                copied = i + 1;
+            }
+            i += 1;
+            continue;
         }
-        rest = chars.as_str();
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
+        let end = i + c.len_utf8();
+        if class(c) & LOWER_SAME == 0 {
+            if c == 'Σ' {
+                return s.to_lowercase();
+            }
+            out.push_str(&s[copied..i]);
+            out.extend(c.to_lowercase());
+            copied = end;
+        }
+        i = end;
     }
+    out.push_str(&s[copied..]);
     out
 }
 
