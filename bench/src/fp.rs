@@ -81,7 +81,12 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
         .collect();
     println!("  prepare output digest: {:016x}", output_digest(&contexts));
     let now = Utc::now();
-    let min = Duration::from_secs(2);
+    // Callgrind compares instruction counts, which need a fixed amount of
+    // work rather than a fixed time: FEEDFOLD_FP_MIN_SECS=0 runs one round.
+    let min = std::env::var("FEEDFOLD_FP_MIN_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(Duration::from_secs(2), Duration::from_secs_f64);
 
     let ours = docs_per_sec(arts.len(), min, || {
         for (ctx, items) in &contexts {

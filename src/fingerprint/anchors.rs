@@ -146,16 +146,15 @@ fn insert_first(lookups: bool, map: &mut WordMap, key: &str, pos: f32) {
 /// Whether the text can hold a URL, domain, mail address, handle or hashtag;
 /// the link regex is the costliest step, and most paragraphs have none.
 fn may_hold_links(text: &str) -> bool {
+    // Searched for byte by byte (memchr) rather than tested at every byte.
     let b = text.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| match c {
-        b'@' | b'#' => true,
-        b'.' => {
+    b.contains(&b'@')
+        || b.contains(&b'#')
+        || text.match_indices('.').any(|(i, _)| {
             i > 0
                 && b[i - 1].is_ascii_alphanumeric()
                 && b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
-        }
-        _ => false,
-    })
+        })
 }
 
 /// One anchor with the position (in text units from the start of the title)
@@ -246,6 +245,7 @@ fn units_of(script: Script, chars: usize) -> f32 {
 
 /// The decimal value of a digit in any script (Unicode Nd blocks are runs of
 /// ten starting at zero).
+#[inline]
 fn digit_value(c: char) -> Option<u32> {
     if c.is_ascii() {
         return c.to_digit(10);
@@ -517,14 +517,7 @@ fn scan(title: &str, text: &str) -> (Vec<Raw>, String) {
 }
 
 fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
-    let text: std::borrow::Cow<'_, str> = if chars::is_nfkc_starters(raw)
-        || unicode_normalization::is_nfkc_quick(raw.chars())
-            == unicode_normalization::IsNormalized::Yes
-    {
-        std::borrow::Cow::Borrowed(raw)
-    } else {
-        std::borrow::Cow::Owned(raw.nfkc().collect())
-    };
+    let text = chars::nfkc(raw);
     // Link spans first so that their words do not become names.
     let mut spans: Vec<(usize, usize, String)> = Vec::new();
     let link_text = if may_hold_links(&text) { &text } else { "" };
@@ -552,7 +545,10 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
         spans.push((m.start(), m.end(), anchor.unwrap_or_default()));
     }
     let base = buf.len();
-    let cs: Vec<(usize, char)> = text.char_indices().collect();
+    // Sized for the text up front: `collect` would grow it from a quarter of
+    // that, copying it at every step.
+    let mut cs: Vec<(usize, char)> = Vec::with_capacity(text.len());
+    cs.extend(text.char_indices());
     let mut span_i = 0;
     let mut i = 0;
     let mut sentence_start = true;
@@ -584,8 +580,14 @@ fn scan_part(raw: &str, in_title: bool, buf: &mut String, out: &mut Vec<Raw>) {
             let start = i;
             while i < cs.len() {
                 let ch = cs[i].1;
-                let is_mark = ('\u{300}'..='\u{36f}').contains(&ch);
-                if (chars::is_alphabetic(ch) && script_of(ch) == script) || (is_mark && i > start) {
+                // An ASCII letter is Latin and no ASCII character is a mark.
+                let same = if ch.is_ascii() {
+                    ch.is_ascii_alphabetic() && script == Script::Latin
+                } else {
+                    let is_mark = ('\u{300}'..='\u{36f}').contains(&ch);
+                    (chars::is_alphabetic(ch) && script_of(ch) == script) || (is_mark && i > start)
+                };
+                if same {
                     i += 1;
                 } else {
                     break;

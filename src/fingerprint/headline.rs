@@ -6,8 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use unicode_normalization::UnicodeNormalization;
-
 use super::hash64;
 use crate::normalize::origin::names_site;
 
@@ -25,7 +23,7 @@ pub struct Decor {
 }
 
 fn nfkc(s: &str) -> String {
-    s.nfkc().collect::<String>()
+    crate::normalize::chars::nfkc(s).into_owned()
 }
 
 fn seg_key(seg: &str) -> String {

@@ -45,58 +45,83 @@ fn feature_hash(bytes: &[u8]) -> u64 {
 /// character bigrams, and character 4-grams over every other alphanumeric
 /// character with spaces and punctuation removed.
 fn for_each_feature(folded: &str, mut f: impl FnMut(u64)) {
-    // Offsets of the kept non-Han characters in `run`.
-    let mut run = String::with_capacity(folded.len());
+    // The kept non-Han characters, and the offset of each in `run`.
+    let mut run: Vec<u8> = Vec::with_capacity(folded.len());
     let mut bounds: Vec<usize> = Vec::with_capacity(folded.len());
-    let flush = |run: &mut String, bounds: &mut Vec<usize>, f: &mut dyn FnMut(u64)| {
+    let flush = |run: &mut Vec<u8>, bounds: &mut Vec<usize>, f: &mut dyn FnMut(u64)| {
         let n = bounds.len();
         if n == 0 {
             return;
         }
         if n < 4 {
-            f(feature_hash(run.as_bytes()));
+            f(feature_hash(run));
         } else {
             for i in 0..=(n - 4) {
                 let end = if i + 4 < n { bounds[i + 4] } else { run.len() };
-                f(feature_hash(&run.as_bytes()[bounds[i]..end]));
+                f(feature_hash(&run[bounds[i]..end]));
             }
         }
         run.clear();
         bounds.clear();
     };
+    let lone_han = |p: usize| {
+        let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
+        feature_hash(&folded.as_bytes()[p..e])
+    };
+    let bytes = folded.as_bytes();
     let mut prev_han: Option<usize> = None;
     let mut han_alone = false;
-    for (i, c) in folded.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Most bytes are ASCII: never Han/Kana, and copied without decoding.
+        let b = bytes[i];
+        if b.is_ascii() {
+            if let Some(p) = prev_han.take() {
+                if han_alone {
+                    f(lone_han(p));
+                }
+                han_alone = false;
+            }
+            if b.is_ascii_alphanumeric() {
+                bounds.push(run.len());
+                run.push(b);
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = folded[i..].chars().next() else {
+            break;
+        };
+        let end = i + c.len_utf8();
         if is_han_kana(c) {
             flush(&mut run, &mut bounds, &mut f);
-            let end = i + c.len_utf8();
             match prev_han {
                 Some(p) => {
-                    f(feature_hash(&folded.as_bytes()[p..end]));
+                    f(feature_hash(&bytes[p..end]));
                     han_alone = false;
                 }
                 None => han_alone = true,
             }
             prev_han = Some(i);
+            i = end;
             continue;
         }
         if let Some(p) = prev_han.take() {
             if han_alone {
-                let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
-                f(feature_hash(&folded.as_bytes()[p..e]));
+                f(lone_han(p));
             }
             han_alone = false;
         }
         if chars::is_alphanumeric(c) {
             bounds.push(run.len());
-            run.push(c);
+            run.extend_from_slice(&bytes[i..end]);
         }
+        i = end;
     }
     if let Some(p) = prev_han
         && han_alone
     {
-        let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
-        f(feature_hash(&folded.as_bytes()[p..e]));
+        f(lone_han(p));
     }
     flush(&mut run, &mut bounds, &mut f);
 }
@@ -467,6 +492,85 @@ mod tests {
     }
 
     const BASE: &str = "The regional parliament approved a revised budget on Tuesday that moves money from road building to rail maintenance, ending a dispute that had delayed spending for three months. Opposition members said the plan underfunds rural bus lines and promised to challenge parts of it in committee. The finance minister said the change would cut maintenance backlogs by a third within two years and that ticket prices would not rise. Transport unions welcomed the decision but warned that staffing shortages at depots remain the main cause of cancelled trains. The budget also sets aside funds for station accessibility upgrades in twelve towns, a measure that disability groups have requested for years. Final approval from the upper chamber is expected next month. Regional officials also published a timetable for the rail works, starting with the northern line where signal faults caused the most delays last winter. Contractors will be chosen through an open tender later this spring, and the ministry said it would publish quarterly reports on how the money is spent. Several mayors from smaller towns argued that the road projects being postponed were essential for freight traffic and local employers, and they asked for a review of the decision after one year. The minister replied that the review clause was already part of the agreement and that no road project had been cancelled outright, only delayed.";
+
+    /// The feature hashes as computed before the byte-wise scan.
+    fn features_by_char(folded: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut run = String::new();
+        let mut bounds: Vec<usize> = Vec::new();
+        let flush = |run: &mut String, bounds: &mut Vec<usize>, out: &mut Vec<u64>| {
+            let n = bounds.len();
+            if n == 0 {
+                return;
+            }
+            if n < 4 {
+                out.push(feature_hash(run.as_bytes()));
+            } else {
+                for i in 0..=(n - 4) {
+                    let end = if i + 4 < n { bounds[i + 4] } else { run.len() };
+                    out.push(feature_hash(&run.as_bytes()[bounds[i]..end]));
+                }
+            }
+            run.clear();
+            bounds.clear();
+        };
+        let lone = |p: usize| {
+            let e = p + folded[p..].chars().next().map_or(0, |c| c.len_utf8());
+            feature_hash(&folded.as_bytes()[p..e])
+        };
+        let mut prev_han: Option<usize> = None;
+        let mut han_alone = false;
+        for (i, c) in folded.char_indices() {
+            if is_han_kana(c) {
+                flush(&mut run, &mut bounds, &mut out);
+                let end = i + c.len_utf8();
+                match prev_han {
+                    Some(p) => {
+                        out.push(feature_hash(&folded.as_bytes()[p..end]));
+                        han_alone = false;
+                    }
+                    None => han_alone = true,
+                }
+                prev_han = Some(i);
+                continue;
+            }
+            if let Some(p) = prev_han.take() {
+                if han_alone {
+                    out.push(lone(p));
+                }
+                han_alone = false;
+            }
+            if c.is_alphanumeric() {
+                bounds.push(run.len());
+                run.push(c);
+            }
+        }
+        if let Some(p) = prev_han
+            && han_alone
+        {
+            out.push(lone(p));
+        }
+        flush(&mut run, &mut bounds, &mut out);
+        out
+    }
+
+    fn features(folded: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        for_each_feature(folded, |h| out.push(h));
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn features_agree_with_char_by_char(s in "[a-z0-9 .,'中国经济东京かカ서울éßж①，。]{0,40}") {
+            prop_assert_eq!(features(&s), features_by_char(&s));
+        }
+
+        #[test]
+        fn features_of_any_text_agree(s in any::<String>()) {
+            prop_assert_eq!(features(&s), features_by_char(&s));
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]

@@ -6,10 +6,11 @@
 //! once, so its answers are theirs by construction: a faster lookup, never a
 //! different class, and so never a different fingerprint.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use unicode_normalization::char::canonical_combining_class;
-use unicode_normalization::{IsNormalized, is_nfkc_quick};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 const ALPHABETIC: u8 = 1;
 const NUMERIC: u8 = 2;
@@ -118,6 +119,47 @@ pub fn is_nfkc_starters(s: &str) -> bool {
             .all(|c| c.is_ascii() || class(c) & NFKC_STARTER != 0)
 }
 
+/// A normalization boundary: NFKC leaves the character as it is and nothing
+/// before it can combine with it, so the text on either side normalizes
+/// independently.
+#[inline]
+fn is_nfkc_stable(c: char) -> bool {
+    c.is_ascii() || class(c) & NFKC_STARTER != 0
+}
+
+/// Same as `s.nfkc().collect::<String>()`. Chinese full-width punctuation or
+/// a stray ellipsis would send a whole paragraph through the normalizer, so
+/// only the stretch from the boundary before each changed character to the
+/// boundary after it goes there, and the rest is copied as it is.
+pub fn nfkc(s: &str) -> Cow<'_, str> {
+    if is_nfkc_starters(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    // `s[..copied]` is in `out`; `boundary` is the start of the last stable
+    // character seen, where the pending stretch has to begin.
+    let (mut copied, mut boundary) = (0, 0);
+    let mut iter = s.char_indices();
+    while let Some((i, c)) = iter.next() {
+        if is_nfkc_stable(c) {
+            boundary = i;
+            continue;
+        }
+        let mut end = s.len();
+        for (j, d) in iter.by_ref() {
+            if is_nfkc_stable(d) {
+                end = j;
+                break;
+            }
+        }
+        out.push_str(&s[copied..boundary]);
+        out.extend(s[boundary..end].nfkc());
+        (copied, boundary) = (end, end);
+    }
+    out.push_str(&s[copied..]);
+    Cow::Owned(out)
+}
+
 /// Same as `char::to_lowercase`, as one call per character.
 #[inline]
 pub fn push_lowercase(c: char, out: &mut impl FnMut(char)) {
@@ -137,30 +179,39 @@ pub fn to_lowercase(s: &str) -> String {
     if s.is_ascii() {
         return s.to_ascii_lowercase();
     }
+    let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while !rest.is_empty() {
-        // Spaces, digits and punctuation between non-ASCII words are copied
-        // as whole runs rather than char by char.
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
-        let (run, tail) = rest.split_at(ascii);
-        let start = out.len();
-        out.push_str(run);
-        out[start..].make_ascii_lowercase();
-        let mut chars = tail.chars();
-        let Some(c) = chars.next() else { break };
-        if class(c) & LOWER_SAME != 0 {
-            out.push(c);
-        } else if c == 'Σ' {
-            return s.to_lowercase();
-        } else {
-            out.extend(c.to_lowercase());
+    // `s[..copied]` is in `out`. Characters that lowercasing keeps (caseless
+    // scripts, lower-case letters, spaces) are copied as whole runs, not
+    // pushed one by one.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if b.is_ascii_uppercase() {
+                out.push_str(&s[copied..i]);
+                out.push(b.to_ascii_lowercase() as char);
+                copied = i + 1;
+            }
+            i += 1;
+            continue;
         }
-        rest = chars.as_str();
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
+        let end = i + c.len_utf8();
+        if class(c) & LOWER_SAME == 0 {
+            if c == 'Σ' {
+                return s.to_lowercase();
+            }
+            out.push_str(&s[copied..i]);
+            out.extend(c.to_lowercase());
+            copied = end;
+        }
+        i = end;
     }
+    out.push_str(&s[copied..]);
     out
 }
 
@@ -189,6 +240,37 @@ mod tests {
         }
     }
 
+    /// Every scalar value between characters that compose, decompose or
+    /// reorder with their neighbours (Latin marks, Hangul jamo, an Oriya
+    /// two-part vowel, full-width forms), so that each is tried both as a
+    /// boundary and inside a normalized stretch.
+    #[test]
+    fn nfkc_agrees_with_the_normalizer_everywhere() {
+        let contexts: &[(&str, &str)] = &[
+            ("", ""),
+            ("e", "\u{301}"),
+            ("a\u{308}", "\u{323}b"),
+            ("\u{1100}", "\u{1161}"),
+            ("\u{AC00}", "\u{11A8}"),
+            ("\u{0B47}", "\u{0B3E}"),
+            ("\u{FF21}", "\u{3099}x"),
+            ("\u{301}", "\u{2026}"),
+        ];
+        let mut text = String::new();
+        for u in 0..=0x10_FFFFu32 {
+            let Some(c) = char::from_u32(u) else { continue };
+            text.clear();
+            for (before, after) in contexts {
+                text.push_str(before);
+                text.push(c);
+                text.push_str(after);
+                text.push(' ');
+            }
+            let want: String = text.nfkc().collect();
+            assert_eq!(nfkc(&text), want, "{u:#x}");
+        }
+    }
+
     #[test]
     fn lowercase_in_context() {
         for s in [
@@ -207,6 +289,18 @@ mod tests {
         #[test]
         fn lowercase_of_mixed_text(s in "[A-Za-z0-9 .,ÄäÖßΣσςΑИиЖİǅ서中，]{0,40}") {
             proptest::prop_assert_eq!(to_lowercase(&s), s.to_lowercase());
+        }
+
+        #[test]
+        fn nfkc_of_mixed_text(s in "[a-z \u{300}-\u{36f}\u{1100}-\u{1175}\u{11a8}-\u{11c2}가각ÅéＡ①…，\u{0b47}\u{0b3e}\u{3099}かｶﾞ]{0,40}") {
+            let want: String = s.nfkc().collect();
+            proptest::prop_assert_eq!(nfkc(&s), want);
+        }
+
+        #[test]
+        fn nfkc_of_any_text(s in proptest::prelude::any::<String>()) {
+            let want: String = s.nfkc().collect();
+            proptest::prop_assert_eq!(nfkc(&s), want);
         }
 
         #[test]

@@ -152,6 +152,9 @@ impl State {
     /// Appends text with whitespace runs collapsed to one space and control
     /// characters dropped, copying the runs between them whole.
     fn push_text(&mut self, s: &str) {
+        // Text arrives in many small pieces; one reservation each instead
+        // of a reallocation per run.
+        self.cur.reserve(s.len() + 1);
         let mut run: Option<usize> = None;
         for (i, ch) in s.char_indices() {
             let space = ch.is_whitespace() || ch == '\u{a0}';

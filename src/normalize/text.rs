@@ -1,21 +1,11 @@
 //! Folding and tokenization shared by fingerprints, boilerplate shapes and
 //! the shingle verification, so that all of them see the same tokens.
 
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
-
 use super::chars;
 
-/// NFKC plus lowercase. Most text is already NFKC, so a table check of its
-/// characters (then the normalizer's own quick check) skips the slow
-/// normalizer for it.
+/// NFKC plus lowercase.
 pub fn fold_text(s: &str) -> String {
-    if chars::is_nfkc_starters(s) {
-        return chars::to_lowercase(s);
-    }
-    match is_nfkc_quick(s.chars()) {
-        IsNormalized::Yes => chars::to_lowercase(s),
-        _ => chars::to_lowercase(&s.nfkc().collect::<String>()),
-    }
+    chars::to_lowercase(&chars::nfkc(s))
 }
 
 /// Han ideographs and Japanese kana: scripts written without spaces, which
@@ -30,22 +20,38 @@ pub fn is_han_kana(c: char) -> bool {
 /// characters, except that Han/Kana runs yield overlapping character
 /// bigrams (a lone Han/Kana character is its own token).
 pub fn for_each_token<'a>(folded: &'a str, mut f: impl FnMut(&'a str)) {
+    let bytes = folded.as_bytes();
     let mut start: Option<usize> = None;
     let mut han_prev: Option<usize> = None; // byte offset of previous Han/Kana char
     let mut han_run = 0usize;
-    let mut iter = folded.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Shapes, leads and sketches tokenize every paragraph; most of their
+        // bytes are ASCII, which is never Han/Kana and needs no decoding.
+        let b = bytes[i];
+        if b.is_ascii() {
+            if b.is_ascii_alphanumeric() {
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                f(&folded[s..i]);
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = folded[i..].chars().next() else {
+            break;
+        };
+        let end = i + c.len_utf8();
         if is_han_kana(c) {
             if let Some(s) = start.take() {
                 f(&folded[s..i]);
             }
-            let end = i + c.len_utf8();
             if let Some(p) = han_prev {
                 f(&folded[p..end]);
             }
             han_run += 1;
             han_prev = Some(i);
-            let next_is_han = iter.peek().is_some_and(|&(_, n)| is_han_kana(n));
+            let next_is_han = folded[end..].chars().next().is_some_and(is_han_kana);
             if !next_is_han {
                 if han_run == 1 {
                     f(&folded[i..end]);
@@ -54,12 +60,11 @@ pub fn for_each_token<'a>(folded: &'a str, mut f: impl FnMut(&'a str)) {
                 han_run = 0;
             }
         } else if chars::is_alphanumeric(c) {
-            if start.is_none() {
-                start = Some(i);
-            }
+            start.get_or_insert(i);
         } else if let Some(s) = start.take() {
             f(&folded[s..i]);
         }
+        i = end;
     }
     if let Some(s) = start {
         f(&folded[s..]);
@@ -135,6 +140,55 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(tokens(s), *want, "{s}");
+        }
+    }
+
+    /// The tokenizer as it was before its ASCII fast path, char by char.
+    fn tokens_by_char(folded: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut han_prev: Option<usize> = None;
+        let mut han_run = 0usize;
+        let mut iter = folded.char_indices().peekable();
+        while let Some((i, c)) = iter.next() {
+            if is_han_kana(c) {
+                if let Some(s) = start.take() {
+                    out.push(&folded[s..i]);
+                }
+                let end = i + c.len_utf8();
+                if let Some(p) = han_prev {
+                    out.push(&folded[p..end]);
+                }
+                han_run += 1;
+                han_prev = Some(i);
+                if !iter.peek().is_some_and(|&(_, n)| is_han_kana(n)) {
+                    if han_run == 1 {
+                        out.push(&folded[i..end]);
+                    }
+                    han_prev = None;
+                    han_run = 0;
+                }
+            } else if c.is_alphanumeric() {
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                out.push(&folded[s..i]);
+            }
+        }
+        if let Some(s) = start {
+            out.push(&folded[s..]);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_agree_with_char_by_char(s in "[a-z0-9 .,'中国经济东京かカ서울éßж①，。]{0,40}") {
+            proptest::prop_assert_eq!(tokens(&s), tokens_by_char(&s));
+        }
+
+        #[test]
+        fn tokens_of_any_text_agree(s in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(tokens(&s), tokens_by_char(&s));
         }
     }
 

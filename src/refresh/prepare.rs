@@ -4,6 +4,7 @@
 //! batch because boilerplate and headline decorations are learned from what
 //! the feed's items have in common. Pure: no I/O, cannot fail.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
@@ -71,28 +72,65 @@ fn norm_lang(l: &str) -> Option<String> {
     (p.len() >= 2 && p.len() <= 3 && p.chars().all(|c| c.is_ascii_alphabetic())).then_some(p)
 }
 
-fn clean(
+/// The kept paragraphs of a document, and (for each, in the same order) its
+/// `fold_text`, taken from `folded` unless ungluing rewrote the paragraph.
+struct Cleaned<'a> {
+    blocks: Vec<String>,
+    folded: Vec<Cow<'a, str>>,
+}
+
+impl Cleaned<'_> {
+    /// `fold_text` of `join_blocks(self.blocks)`: NFKC and lowercasing act
+    /// on each paragraph alone, since the blank line between two is a
+    /// normalization boundary and no casing context reaches across it.
+    fn folded_text(&self) -> String {
+        join_blocks(
+            self.blocks
+                .iter()
+                .zip(&self.folded)
+                .filter(|(b, _)| !b.is_empty())
+                .map(|(_, f)| f.as_ref()),
+        )
+    }
+}
+
+fn clean<'a>(
     doc: &Doc,
-    folded: &[String],
+    folded: &'a [String],
     shapes: &[Option<i64>],
     template: &HashSet<i64>,
     folded_title: &str,
-) -> (Vec<String>, Vec<bool>) {
+) -> (Cleaned<'a>, Vec<bool>) {
     let keep = boilerplate::keep_mask(&doc.blocks, shapes, template);
     let is_template: Vec<bool> = shapes
         .iter()
         .map(|s| s.is_some_and(|s| template.contains(&s)))
         .collect();
-    let mut out: Vec<String> = doc
-        .blocks
-        .iter()
-        .zip(&keep)
-        .zip(folded)
-        .filter(|((_, k), f)| **k && !is_folded_title_echo(f, folded_title))
-        .map(|((b, _), _)| b.text.clone())
+    let kept: Vec<usize> = (0..doc.blocks.len())
+        .filter(|&i| keep[i] && !is_folded_title_echo(&folded[i], folded_title))
         .collect();
+    let mut out: Vec<String> = kept.iter().map(|&i| doc.blocks[i].text.clone()).collect();
     boilerplate::unglue_repeated_lead(&mut out);
-    (out, is_template)
+    // Ungluing drops paragraphs from the front only.
+    let kept = &kept[kept.len() - out.len()..];
+    let folded = out
+        .iter()
+        .zip(kept)
+        .map(|(b, &i)| {
+            if *b == doc.blocks[i].text {
+                Cow::Borrowed(folded[i].as_str())
+            } else {
+                Cow::Owned(fold_text(b))
+            }
+        })
+        .collect();
+    (
+        Cleaned {
+            blocks: out,
+            folded,
+        },
+        is_template,
+    )
 }
 
 /// Prepares a batch of one feed's items. `learned_boilerplate` is what
@@ -209,11 +247,14 @@ pub fn items(
             &template,
             &w.folded_title,
         );
-        let summary_text = join_blocks(summary_blocks.iter().map(String::as_str));
-        let mut content_text = join_blocks(body_blocks.iter().map(String::as_str));
-        if content_text.is_empty() {
+        let summary_text = join_blocks(summary_blocks.blocks.iter().map(String::as_str));
+        let mut content_text = join_blocks(body_blocks.blocks.iter().map(String::as_str));
+        let folded_content = if content_text.is_empty() {
             content_text = summary_text.clone();
-        }
+            summary_blocks.folded_text()
+        } else {
+            body_blocks.folded_text()
+        };
         let canonical = p.url.as_deref().and_then(canonical_url);
         let item_site = canonical.as_deref().and_then(site_of);
 
@@ -264,9 +305,10 @@ pub fn items(
         ));
 
         let off_site_pointer = origin.is_some() && origin == canonical;
-        let mut signature = signature(
+        let mut signature = signature_of_folded(
             w.title.as_deref(),
             &content_text,
+            &folded_content,
             item_site.as_deref(),
             &decor,
         );
@@ -307,8 +349,19 @@ pub fn signature(
     site: Option<&str>,
     decor: &headline::Decor,
 ) -> Signature {
-    let folded = fold_text(content_text);
-    let body = fingerprint::body_prints(&folded);
+    signature_of_folded(title, content_text, &fold_text(content_text), site, decor)
+}
+
+/// `signature` for content whose `fold_text` is already at hand: a batch
+/// has folded every paragraph for its shapes.
+fn signature_of_folded(
+    title: Option<&str>,
+    content_text: &str,
+    folded: &str,
+    site: Option<&str>,
+    decor: &headline::Decor,
+) -> Signature {
+    let body = fingerprint::body_prints(folded);
     let (simhash, lead_hash, content_hash) =
         (body.simhash as i64, body.lead_hash, body.content_hash);
     let text_len = body.text_len.min(i32::MAX as usize) as i32;
@@ -477,6 +530,48 @@ mod tests {
             p[0].content_text,
             "The museum will reopen in June. Tickets go on sale next week."
         );
+    }
+
+    /// The signature built from the batch's folded paragraphs is the one
+    /// built from the joined text, whatever sits at paragraph edges.
+    #[test]
+    fn folded_paragraphs_give_the_signature_of_the_text() {
+        let bodies = [
+            Some("<p>ΟΔΟΣ</p><p>Σ.</p><p>.Σ ΑΣ</p><p>ＦＵＬＬ　ＷＩＤＴＨ…</p>"),
+            Some(
+                "<p>The museum will reopen in June.The museum will reopen in June. Tickets go on sale.</p><p>e\u{301} Ａ①</p>",
+            ),
+            Some(
+                "<p>Lead sentence repeated here.</p><p>Lead sentence repeated here. Then more, 4,500 tonnes.</p>",
+            ),
+            None,
+        ];
+        let batch: Vec<ParsedItem> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                item(
+                    &i.to_string(),
+                    *b,
+                    Some("<p>Résumé ΣΑΣ</p><p>中文，标点</p>"),
+                    Some(now()),
+                )
+            })
+            .collect();
+        let p = items(&ctx(None), &batch, &[], now());
+        let titles: Vec<&str> = p.items.iter().filter_map(|i| i.title.as_deref()).collect();
+        let decor = headline::learn(&titles, &[]);
+        for it in &p.items {
+            let site = it.canonical_url.as_deref().and_then(site_of);
+            let mut want = signature(
+                it.title.as_deref(),
+                &it.content_text,
+                site.as_deref(),
+                &decor,
+            );
+            want.republished = it.signature.republished;
+            assert_eq!(it.signature, want, "{}", it.content_text);
+        }
     }
 
     /// Output pinning: a digest of every field `items` produces (and of the
