@@ -567,13 +567,18 @@ mod tests {
         assert!(!kf.iter().any(|k| kh.contains(k)));
     }
 
-    #[test]
-    fn windows_estimated_small_are_counted_without_asking_again() {
-        let c = WindowCounts::default();
+    /// A 28-day window starting mid-hour.
+    fn four_weeks() -> (DateTime<Utc>, DateTime<Utc>) {
         let lo = DateTime::parse_from_rfc3339("2026-03-01T10:05:00Z")
             .unwrap()
             .to_utc();
-        let hi = lo + chrono::Duration::days(28);
+        (lo, lo + chrono::Duration::days(28))
+    }
+
+    #[test]
+    fn windows_estimated_small_are_counted_without_asking_again() {
+        let c = WindowCounts::default();
+        let (lo, hi) = four_weeks();
         assert!(!c.recently_small(lo, hi));
         c.note_small(lo, hi, EXACT_WINDOW_COUNT_BELOW / 2);
         assert!(!c.recently_small(lo, hi), "too close to the bound");
@@ -608,10 +613,7 @@ mod tests {
     #[test]
     fn window_counts_cache_only_big_windows_per_hour_bucket() {
         let c = WindowCounts::default();
-        let lo = DateTime::parse_from_rfc3339("2026-03-01T10:05:00Z")
-            .unwrap()
-            .to_utc();
-        let hi = lo + chrono::Duration::days(28);
+        let (lo, hi) = four_weeks();
         c.put(lo, hi, EXACT_WINDOW_COUNT_BELOW - 1);
         assert_eq!(c.get(lo, hi), None, "small windows stay exact");
         c.put(lo, hi, 50_000);
