@@ -2,7 +2,8 @@
 // and postgres.rs each `include!` it, so every name below resolves against the
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
-//   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
+//   SqliteStore/PgStore::begin_write, take_locks, store_new_item, CLAIM_SQL, BACKEND,
+//   migrator().
 // The SQL is written once: `$n` parameters work on both backends, and a list
 // of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
@@ -273,6 +274,21 @@ async fn insert_keys(conn: &mut Conn, item_id: i64, item: &NewItem) -> Result<()
         .bind(ts(item.dated_at))
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Makes `item_id` the story's canonical item. Its own statement, run after
+/// the fold's writes, so that it sees an unfold committed meanwhile: a
+/// promoted item unfolded meanwhile is no longer the story's to promote.
+async fn promote(conn: &mut Conn, story_id: i64, item_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE stories SET canonical_item_id = $2 WHERE id = $1 \
+         AND EXISTS (SELECT 1 FROM items WHERE id = $2 AND story_id = $1)",
+    )
+    .bind(story_id)
+    .bind(item_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -600,108 +616,16 @@ where
     let (candidates, stats) =
         find_candidates(conn, &store.window_counts, &store.texts, item, lo, hi).await?;
     let decision = decide(item, &candidates, &stats);
-    let published = item.published_at.unwrap_or(item.dated_at);
-
-    let (story_id, fold) = match decision {
-        Decision::NewStory => {
-            let id: i64 = sqlx::query(
-                "INSERT INTO stories (first_published_at, item_count, created_at, updated_at) \
-                     VALUES ($1, 1, $2, $2) RETURNING id",
-            )
-            .bind(ts(published))
-            .bind(ts(now))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("id")?;
-            (id, None)
-        }
-        Decision::Fold(f) => {
-            let n = sqlx::query(
-                "UPDATE stories SET item_count = item_count + 1, \
-                     first_published_at = CASE WHEN first_published_at IS NULL \
-                       OR first_published_at > $2 THEN $2 ELSE first_published_at END, \
-                     updated_at = $3 WHERE id = $1",
-            )
-            .bind(f.story_id)
-            .bind(ts(published))
-            .bind(ts(now))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "story {} chosen by the fold decision",
-                    f.story_id
-                )));
-            }
-            (f.story_id, Some(f))
-        }
+    let fold = match decision {
+        Decision::NewStory => None,
+        Decision::Fold(f) => Some(f),
     };
-
-    let item_id: i64 = bind_item(
-        sqlx::query(
-            "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
-                 origin_url, title, summary, content_text, author, lang, published_at, \
-                 updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
-                 band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
-                 revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-                 $27, $28, $29, $30) RETURNING id",
-        )
-        .bind(feed.feed_id)
-        .bind(&item.identity)
-        .bind(story_id),
-        item,
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("id")?;
-    insert_keys(conn, item_id, item).await?;
+    let (item_id, story_id) = store_new_item(conn, feed, item, fold.as_ref(), now).await?;
     // The next items of a poll are mostly compared with this one. Should the
     // transaction roll back, the entry stays right: the revision hashes the text.
     store
         .texts
         .put(item_id, item.revision_hash, &item.content_text);
-
-    match &fold {
-        None => {
-            sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
-                .bind(story_id)
-                .bind(item_id)
-                .execute(&mut *conn)
-                .await?;
-            notify(conn, "feedfold_stories", story_id).await?;
-        }
-        Some(f) => {
-            sqlx::query(
-                "INSERT INTO folds (item_id, story_id, matched_item_id, method, distance, \
-                     score, detail, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(item_id)
-            .bind(story_id)
-            .bind(f.matched_item_id)
-            .bind(f.method.as_str())
-            .bind(f.distance)
-            .bind(f.score)
-            .bind(&f.detail)
-            .bind(ts(now))
-            .execute(&mut *conn)
-            .await?;
-            if f.becomes_canonical || f.promotes.is_some() {
-                // A promoted item unfolded meanwhile is no longer the
-                // story's to promote.
-                sqlx::query(
-                    "UPDATE stories SET canonical_item_id = $2 WHERE id = $1 \
-                         AND EXISTS (SELECT 1 FROM items WHERE id = $2 AND story_id = $1)",
-                )
-                .bind(story_id)
-                .bind(f.promotes.unwrap_or(item_id))
-                .execute(&mut *conn)
-                .await?;
-            }
-            notify(conn, "feedfold_copies", story_id).await?;
-        }
-    }
     Ok(Ingested::New {
         item_id,
         story_id,
