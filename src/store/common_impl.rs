@@ -534,21 +534,24 @@ async fn find_candidates(
     Ok((cands, stats))
 }
 
-/// Stored (id, revision) of those of `items` this feed already has.
-async fn known_revisions(
-    pool: &sqlx::Pool<Db>,
+/// Stored (id, revision) of the items with these identities this feed
+/// already has.
+async fn known_revisions<'e, E>(
+    exec: E,
     feed_id: i64,
-    items: &[NewItem],
-) -> Result<std::collections::HashMap<String, (i64, i64)>> {
-    let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+    identities: &[&str],
+) -> Result<std::collections::HashMap<String, (i64, i64)>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
     let q = format!(
         "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND {}",
         in_texts("identity", 2)
     );
     let rows = sqlx::query(sql(q))
         .bind(feed_id)
-        .bind(text_list(&identities))
-        .fetch_all(pool)
+        .bind(text_list(identities))
+        .fetch_all(exec)
         .await?;
     let mut known = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
@@ -561,12 +564,15 @@ async fn known_revisions(
 }
 
 /// Stores one item inside an open write transaction that already holds the
-/// item's fold locks (see `Store::ingest_items`).
+/// item's fold locks (see `Store::ingest_items`). `existing` is the stored
+/// (id, revision) of the item's identity, read under those locks.
+#[allow(clippy::too_many_arguments)]
 async fn ingest_locked<F>(
     conn: &mut Conn,
     store: &ThisStore,
     feed: FeedFolding,
     item: &NewItem,
+    existing: Option<(i64, i64)>,
     window: std::time::Duration,
     decide: &mut F,
     now: DateTime<Utc>,
@@ -574,15 +580,7 @@ async fn ingest_locked<F>(
 where
     F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision,
 {
-    let existing =
-        sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
-            .bind(feed.feed_id)
-            .bind(&item.identity)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(row) = existing {
-        let item_id: i64 = row.try_get("id")?;
-        let rev: i64 = row.try_get("revision_hash")?;
+    if let Some((item_id, rev)) = existing {
         if rev == item.revision_hash {
             return Ok(Ingested::Unchanged { item_id });
         }
@@ -657,9 +655,23 @@ impl ThisStore {
         let now = Utc::now();
         let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &lock_keys).await?;
+        // One read for the whole batch instead of one per item. An identity
+        // twice in the batch sees its first copy through `stored`, as the
+        // per-item read did.
+        let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+        let mut stored = known_revisions(&mut *tx, feed.feed_id, &identities).await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            results.push(ingest_locked(&mut tx, self, feed, item, window, decide, now).await?);
+            let existing = stored.get(&item.identity).copied();
+            let done =
+                ingest_locked(&mut tx, self, feed, item, existing, window, decide, now).await?;
+            match done {
+                Ingested::New { item_id, .. } | Ingested::Updated { item_id } => {
+                    stored.insert(item.identity.clone(), (item_id, item.revision_hash));
+                }
+                Ingested::Unchanged { .. } => {}
+            }
+            results.push(done);
         }
         tx.commit().await?;
         Ok(results)
@@ -973,7 +985,8 @@ impl Store for ThisStore {
         // identity until their feed is removed, so the answer cannot go stale
         // in a way that matters. If the read fails, the write path decides.
         let mut pending = Vec::with_capacity(items.len());
-        let known = known_revisions(&self.pool, feed.feed_id, items).await;
+        let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+        let known = known_revisions(&self.pool, feed.feed_id, &identities).await;
         for (i, item) in items.iter().enumerate() {
             match known.as_ref().ok().and_then(|k| k.get(&item.identity)) {
                 Some(&(item_id, rev)) if rev == item.revision_hash => {
