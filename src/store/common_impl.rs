@@ -2,7 +2,8 @@
 // and postgres.rs each `include!` it, so every name below resolves against the
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
-//   SqliteStore/PgStore::begin_write, take_locks, notify, CLAIM_SQL, BACKEND, migrator().
+//   SqliteStore/PgStore::begin_write, take_locks, store_new_item, CLAIM_SQL, BACKEND,
+//   migrator().
 // The SQL is written once: `$n` parameters work on both backends, and a list
 // of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
@@ -276,6 +277,21 @@ async fn insert_keys(conn: &mut Conn, item_id: i64, item: &NewItem) -> Result<()
     Ok(())
 }
 
+/// Makes `item_id` the story's canonical item. Its own statement, run after
+/// the fold's writes, so that it sees an unfold committed meanwhile: a
+/// promoted item unfolded meanwhile is no longer the story's to promote.
+async fn promote(conn: &mut Conn, story_id: i64, item_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE stories SET canonical_item_id = $2 WHERE id = $1 \
+         AND EXISTS (SELECT 1 FROM items WHERE id = $2 AND story_id = $1)",
+    )
+    .bind(story_id)
+    .bind(item_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 type ItemQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
 
 /// Binds an item's stored fields, from `guid` to `republished` in table
@@ -518,21 +534,24 @@ async fn find_candidates(
     Ok((cands, stats))
 }
 
-/// Stored (id, revision) of those of `items` this feed already has.
-async fn known_revisions(
-    pool: &sqlx::Pool<Db>,
+/// Stored (id, revision) of the items with these identities this feed
+/// already has.
+async fn known_revisions<'e, E>(
+    exec: E,
     feed_id: i64,
-    items: &[NewItem],
-) -> Result<std::collections::HashMap<String, (i64, i64)>> {
-    let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+    identities: &[&str],
+) -> Result<std::collections::HashMap<String, (i64, i64)>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
     let q = format!(
         "SELECT identity, id, revision_hash FROM items WHERE feed_id = $1 AND {}",
         in_texts("identity", 2)
     );
     let rows = sqlx::query(sql(q))
         .bind(feed_id)
-        .bind(text_list(&identities))
-        .fetch_all(pool)
+        .bind(text_list(identities))
+        .fetch_all(exec)
         .await?;
     let mut known = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
@@ -545,12 +564,15 @@ async fn known_revisions(
 }
 
 /// Stores one item inside an open write transaction that already holds the
-/// item's fold locks (see `Store::ingest_items`).
+/// item's fold locks (see `Store::ingest_items`). `existing` is the stored
+/// (id, revision) of the item's identity, read under those locks.
+#[allow(clippy::too_many_arguments)]
 async fn ingest_locked<F>(
     conn: &mut Conn,
     store: &ThisStore,
     feed: FeedFolding,
     item: &NewItem,
+    existing: Option<(i64, i64)>,
     window: std::time::Duration,
     decide: &mut F,
     now: DateTime<Utc>,
@@ -558,15 +580,7 @@ async fn ingest_locked<F>(
 where
     F: FnMut(&NewItem, &[Candidate], &KeyStats) -> Decision,
 {
-    let existing =
-        sqlx::query("SELECT id, revision_hash FROM items WHERE feed_id = $1 AND identity = $2")
-            .bind(feed.feed_id)
-            .bind(&item.identity)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(row) = existing {
-        let item_id: i64 = row.try_get("id")?;
-        let rev: i64 = row.try_get("revision_hash")?;
+    if let Some((item_id, rev)) = existing {
         if rev == item.revision_hash {
             return Ok(Ingested::Unchanged { item_id });
         }
@@ -600,108 +614,16 @@ where
     let (candidates, stats) =
         find_candidates(conn, &store.window_counts, &store.texts, item, lo, hi).await?;
     let decision = decide(item, &candidates, &stats);
-    let published = item.published_at.unwrap_or(item.dated_at);
-
-    let (story_id, fold) = match decision {
-        Decision::NewStory => {
-            let id: i64 = sqlx::query(
-                "INSERT INTO stories (first_published_at, item_count, created_at, updated_at) \
-                     VALUES ($1, 1, $2, $2) RETURNING id",
-            )
-            .bind(ts(published))
-            .bind(ts(now))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("id")?;
-            (id, None)
-        }
-        Decision::Fold(f) => {
-            let n = sqlx::query(
-                "UPDATE stories SET item_count = item_count + 1, \
-                     first_published_at = CASE WHEN first_published_at IS NULL \
-                       OR first_published_at > $2 THEN $2 ELSE first_published_at END, \
-                     updated_at = $3 WHERE id = $1",
-            )
-            .bind(f.story_id)
-            .bind(ts(published))
-            .bind(ts(now))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "story {} chosen by the fold decision",
-                    f.story_id
-                )));
-            }
-            (f.story_id, Some(f))
-        }
+    let fold = match decision {
+        Decision::NewStory => None,
+        Decision::Fold(f) => Some(f),
     };
-
-    let item_id: i64 = bind_item(
-        sqlx::query(
-            "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
-                 origin_url, title, summary, content_text, author, lang, published_at, \
-                 updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
-                 band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
-                 revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-                 $27, $28, $29, $30) RETURNING id",
-        )
-        .bind(feed.feed_id)
-        .bind(&item.identity)
-        .bind(story_id),
-        item,
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("id")?;
-    insert_keys(conn, item_id, item).await?;
+    let (item_id, story_id) = store_new_item(conn, feed, item, fold.as_ref(), now).await?;
     // The next items of a poll are mostly compared with this one. Should the
     // transaction roll back, the entry stays right: the revision hashes the text.
     store
         .texts
         .put(item_id, item.revision_hash, &item.content_text);
-
-    match &fold {
-        None => {
-            sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
-                .bind(story_id)
-                .bind(item_id)
-                .execute(&mut *conn)
-                .await?;
-            notify(conn, "feedfold_stories", story_id).await?;
-        }
-        Some(f) => {
-            sqlx::query(
-                "INSERT INTO folds (item_id, story_id, matched_item_id, method, distance, \
-                     score, detail, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(item_id)
-            .bind(story_id)
-            .bind(f.matched_item_id)
-            .bind(f.method.as_str())
-            .bind(f.distance)
-            .bind(f.score)
-            .bind(&f.detail)
-            .bind(ts(now))
-            .execute(&mut *conn)
-            .await?;
-            if f.becomes_canonical || f.promotes.is_some() {
-                // A promoted item unfolded meanwhile is no longer the
-                // story's to promote.
-                sqlx::query(
-                    "UPDATE stories SET canonical_item_id = $2 WHERE id = $1 \
-                         AND EXISTS (SELECT 1 FROM items WHERE id = $2 AND story_id = $1)",
-                )
-                .bind(story_id)
-                .bind(f.promotes.unwrap_or(item_id))
-                .execute(&mut *conn)
-                .await?;
-            }
-            notify(conn, "feedfold_copies", story_id).await?;
-        }
-    }
     Ok(Ingested::New {
         item_id,
         story_id,
@@ -733,9 +655,23 @@ impl ThisStore {
         let now = Utc::now();
         let (_gate, mut tx) = self.begin_write().await?;
         take_locks(&mut tx, &lock_keys).await?;
+        // One read for the whole batch instead of one per item. An identity
+        // twice in the batch sees its first copy through `stored`, as the
+        // per-item read did.
+        let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+        let mut stored = known_revisions(&mut *tx, feed.feed_id, &identities).await?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            results.push(ingest_locked(&mut tx, self, feed, item, window, decide, now).await?);
+            let existing = stored.get(&item.identity).copied();
+            let done =
+                ingest_locked(&mut tx, self, feed, item, existing, window, decide, now).await?;
+            match done {
+                Ingested::New { item_id, .. } | Ingested::Updated { item_id } => {
+                    stored.insert(item.identity.clone(), (item_id, item.revision_hash));
+                }
+                Ingested::Unchanged { .. } => {}
+            }
+            results.push(done);
         }
         tx.commit().await?;
         Ok(results)
@@ -1049,7 +985,8 @@ impl Store for ThisStore {
         // identity until their feed is removed, so the answer cannot go stale
         // in a way that matters. If the read fails, the write path decides.
         let mut pending = Vec::with_capacity(items.len());
-        let known = known_revisions(&self.pool, feed.feed_id, items).await;
+        let identities: Vec<&str> = items.iter().map(|i| i.identity.as_str()).collect();
+        let known = known_revisions(&self.pool, feed.feed_id, &identities).await;
         for (i, item) in items.iter().enumerate() {
             match known.as_ref().ok().and_then(|k| k.get(&item.identity)) {
                 Some(&(item_id, rev)) if rev == item.revision_hash => {

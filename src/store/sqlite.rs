@@ -205,15 +205,6 @@ async fn lock_stories(
     Ok(())
 }
 
-/// No push channel on SQLite.
-async fn notify(
-    _conn: &mut sqlx::SqliteConnection,
-    _channel: &str,
-    _story_id: i64,
-) -> crate::store::Result<()> {
-    Ok(())
-}
-
 /// No cheap estimate on SQLite; the window is counted (and cached when big).
 async fn estimate_window_items(
     _conn: &mut sqlx::SqliteConnection,
@@ -221,6 +212,111 @@ async fn estimate_window_items(
     _hi: chrono::DateTime<chrono::Utc>,
 ) -> crate::store::Result<Option<i64>> {
     Ok(None)
+}
+
+/// Writes a new item, its story (new or updated), keys and fold record:
+/// statement by statement, as SQLite round trips are function calls. No
+/// notification: SQLite has no push channel.
+async fn store_new_item(
+    conn: &mut sqlx::SqliteConnection,
+    feed: crate::store::FeedFolding,
+    item: &crate::store::NewItem,
+    fold: Option<&crate::dedup::Fold>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<(i64, i64)> {
+    use sqlx::Row as _;
+    let published = item.published_at.unwrap_or(item.dated_at);
+    let story_id = match fold {
+        None => sqlx::query(
+            "INSERT INTO stories (first_published_at, item_count, created_at, updated_at) \
+             VALUES ($1, 1, $2, $2) RETURNING id",
+        )
+        .bind(ts(published))
+        .bind(ts(now))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?,
+        Some(f) => {
+            let n = sqlx::query(
+                "UPDATE stories SET item_count = item_count + 1, \
+                 first_published_at = CASE WHEN first_published_at IS NULL \
+                   OR first_published_at > $2 THEN $2 ELSE first_published_at END, \
+                 updated_at = $3 WHERE id = $1",
+            )
+            .bind(f.story_id)
+            .bind(ts(published))
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(crate::store::StoreError::NotFound(format!(
+                    "story {} chosen by the fold decision",
+                    f.story_id
+                )));
+            }
+            f.story_id
+        }
+    };
+    let item_id: i64 = bind_item(
+        sqlx::query(
+            "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
+             origin_url, title, summary, content_text, author, lang, published_at, \
+             updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
+             band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
+             revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+             $27, $28, $29, $30) RETURNING id",
+        )
+        .bind(feed.feed_id)
+        .bind(&item.identity)
+        .bind(story_id),
+        item,
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("id")?;
+    insert_keys(conn, item_id, item).await?;
+    match fold {
+        None => {
+            sqlx::query("UPDATE stories SET canonical_item_id = $2 WHERE id = $1")
+                .bind(story_id)
+                .bind(item_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(f) => {
+            insert_fold(conn, item_id, f, now).await?;
+            if f.becomes_canonical || f.promotes.is_some() {
+                promote(conn, story_id, f.promotes.unwrap_or(item_id)).await?;
+            }
+        }
+    }
+    Ok((item_id, story_id))
+}
+
+/// Records why `item_id` joined its story.
+async fn insert_fold(
+    conn: &mut sqlx::SqliteConnection,
+    item_id: i64,
+    f: &crate::dedup::Fold,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<()> {
+    sqlx::query(
+        "INSERT INTO folds (item_id, story_id, matched_item_id, method, distance, \
+         score, detail, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(item_id)
+    .bind(f.story_id)
+    .bind(f.matched_item_id)
+    .bind(f.method.as_str())
+    .bind(f.distance)
+    .bind(f.score)
+    .bind(&f.detail)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// A list of ids as one parameter: a JSON array, matched by `in_ids`.

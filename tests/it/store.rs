@@ -97,6 +97,7 @@ contract!(
     concurrent_claims_never_share_a_feed,
     a_batch_sees_its_own_items_and_a_failure_costs_one_item,
     candidates_carry_the_text_of_their_stored_revision,
+    a_batch_sees_an_identity_it_stored_earlier_in_the_batch,
 );
 
 fn folding(feed_id: i64) -> FeedFolding {
@@ -535,6 +536,47 @@ async fn a_batch_sees_its_own_items_and_a_failure_costs_one_item<S: Store + Raw>
     assert!(matches!(again[2], Ok(Ingested::New { fold: None, .. })));
     assert!(matches!(again[3], Ok(Ingested::Unchanged { .. })));
     assert_eq!(s.scalar("SELECT count(*) FROM items").await, 4);
+}
+
+/// The stored revisions of a batch are read once, before its first item:
+/// an identity that comes again later in the batch must still be answered
+/// from the copy the batch itself stored.
+async fn a_batch_sees_an_identity_it_stored_earlier_in_the_batch<S: Store + Raw>(s: S) {
+    let f = add(&s, 1).await[0];
+    let first = item(
+        "twice",
+        "Council votes to extend the night bus network",
+        at(0),
+    );
+    let changed = item(
+        "twice",
+        "Council votes to extend the night bus network to the airport",
+        at(0),
+    );
+    let items = vec![first.clone(), first.clone(), changed.clone()];
+    let mut decided = 0;
+    let results = s
+        .ingest_items(folding(f), &items, WINDOW, |_, _, _| {
+            decided += 1;
+            Decision::NewStory
+        })
+        .await;
+    assert_eq!(decided, 1, "only the first copy is new");
+    let Ok(Ingested::New { item_id, .. }) = results[0] else {
+        panic!("the first copy is stored: {:?}", results[0]);
+    };
+    assert!(
+        matches!(results[1], Ok(Ingested::Unchanged { item_id: i }) if i == item_id),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[2], Ok(Ingested::Updated { item_id: i }) if i == item_id),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM items").await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM stories").await, 1);
 }
 
 async fn ingest_new_unchanged_updated<S: Store>(s: S) {
