@@ -44,6 +44,55 @@ fn docs_per_sec(n_docs: usize, min: Duration, mut f: impl FnMut()) -> f64 {
     (rounds as f64 * n_docs as f64) / start.elapsed().as_secs_f64()
 }
 
+/// What the cross-language signal adds (issue 8): the anchor signature that
+/// `prepare` computes per item (share of prepare's time), and the pair score
+/// a translation decision runs once per eligible candidate, on profiles the
+/// decision caches between items.
+fn translation_costs(arts: &[Article], prepare_rate: f64, min: Duration) {
+    use feedfold::dedup::xling;
+    use feedfold::fingerprint::anchors;
+    let texts: Vec<(String, String)> = arts
+        .iter()
+        .map(|a| (a.title.clone(), corpus::plain_text(a)))
+        .collect();
+    let sig = docs_per_sec(texts.len(), min, || {
+        for (t, x) in &texts {
+            black_box(anchors::extract(t, x));
+            black_box(anchors::caseless_names(t, x));
+        }
+    });
+    let profiles: Vec<anchors::Profile> =
+        texts.iter().map(|(t, x)| anchors::profile(t, x)).collect();
+    let weight = |_: &str| 1.0;
+    let pairs = docs_per_sec(profiles.len() - 1, min, || {
+        for w in profiles.windows(2) {
+            black_box(xling::score_pair(&w[0], &w[1], &weight));
+        }
+    });
+    println!(
+        "  translation anchor signature: {} docs/s ({:.1} µs per item, {:.0}% of prepare); pair score: {} pairs/s ({:.1} µs, ×candidates per decision)",
+        num(sig),
+        1e6 / sig,
+        100.0 * prepare_rate / sig,
+        num(pairs),
+        1e6 / pairs
+    );
+    row(
+        "translation anchor signature, µs per item (share of prepare)",
+        &format!("{:.1} ({:.0}%)", 1e6 / sig, 100.0 * prepare_rate / sig),
+        "-",
+        "-",
+        "-",
+    );
+    row(
+        "translation pair score, µs per candidate",
+        &format!("{:.1}", 1e6 / pairs),
+        "-",
+        "-",
+        "-",
+    );
+}
+
 pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Result<()> {
     let mut g = Gen::new(seed, GenConfig::default());
     // Bodies only: headline-only copies have nothing to fingerprint.
@@ -94,6 +143,7 @@ pub fn fingerprint(docs: usize, python: Option<&Path>, seed: u64) -> anyhow::Res
         }
     });
     println!("  feedfold prepare+signature: {} docs/s", num(ours));
+    translation_costs(&arts, ours, min);
     // For profiling prepare alone: stop before the comparison runs.
     if std::env::var_os("FEEDFOLD_FP_PREPARE_ONLY").is_some() {
         return Ok(());
