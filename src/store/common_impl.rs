@@ -294,6 +294,20 @@ async fn promote(conn: &mut Conn, story_id: i64, item_id: i64) -> Result<()> {
 
 type ItemQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
 
+/// Columns of `items` that `bind_item` binds, in its order.
+const ITEM_COLS: &str = "guid, url, canonical_url, origin_url, title, summary, content_text, \
+    author, lang, published_at, updated_at, fetched_at, dated_at, fp_version, simhash, band0, \
+    band1, band2, band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
+    revision_hash, republished";
+
+/// `$first, $first+1, …`: one placeholder per `ITEM_COLS` column.
+fn item_placeholders(first: usize) -> String {
+    (first..first + ITEM_COLS.split(", ").count())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Binds an item's stored fields, from `guid` to `republished` in table
 /// order, after whatever the statement bound first: INSERT and UPDATE list
 /// the same columns in the same order.
@@ -584,21 +598,13 @@ where
         if rev == item.revision_hash {
             return Ok(Ingested::Unchanged { item_id });
         }
-        bind_item(
-            sqlx::query(
-                "UPDATE items SET guid = $2, url = $3, canonical_url = $4, origin_url = $5, \
-                     title = $6, summary = $7, content_text = $8, author = $9, lang = $10, \
-                     published_at = $11, updated_at = $12, fetched_at = $13, dated_at = $14, \
-                     fp_version = $15, simhash = $16, band0 = $17, band1 = $18, band2 = $19, \
-                     band3 = $20, lead_hash = $21, content_hash = $22, headline_key = $23, \
-                     headline_hash = $24, text_len = $25, anchors = $26, revision_hash = $27, \
-                     republished = $28 WHERE id = $1",
-            )
-            .bind(item_id),
-            item,
-        )
-        .execute(&mut *conn)
-        .await?;
+        let update = format!(
+            "UPDATE items SET ({ITEM_COLS}) = ({}) WHERE id = $1",
+            item_placeholders(2)
+        );
+        bind_item(sqlx::query(sql(update)).bind(item_id), item)
+            .execute(&mut *conn)
+            .await?;
         sqlx::query("DELETE FROM item_keys WHERE item_id = $1")
             .bind(item_id)
             .execute(&mut *conn)

@@ -154,12 +154,6 @@ async fn estimate_window_items(
         .map(|r| r as i64))
 }
 
-/// Columns of `items` that `bind_item` binds, in its order.
-const ITEM_COLS: &str = "guid, url, canonical_url, origin_url, title, summary, content_text, \
-    author, lang, published_at, updated_at, fetched_at, dated_at, fp_version, simhash, band0, \
-    band1, band2, band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
-    revision_hash, republished";
-
 /// Writes a new item with its story (new, or updated by the fold), its keys,
 /// its fold record and the notification (delivered at commit, so listeners never
 /// see a story that rolled back) in one statement: done statement by
@@ -177,10 +171,7 @@ async fn store_new_item(
 ) -> crate::store::Result<(i64, i64)> {
     use sqlx::Row as _;
     // $1, $2 and $3..$29 (bind_item) fill the item; then keys, publication, now.
-    let item_values = (3..=29)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let item_values = item_placeholders(3);
     let tail = format!(
         "i AS (INSERT INTO items (id, feed_id, identity, story_id, {ITEM_COLS}) \
          SELECT n.id, $1, $2, s.id, {item_values} FROM n, s RETURNING id, story_id, dated_at), \

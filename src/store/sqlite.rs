@@ -258,19 +258,16 @@ async fn store_new_item(
             f.story_id
         }
     };
+    let insert = format!(
+        "INSERT INTO items (feed_id, identity, story_id, {ITEM_COLS}) \
+         VALUES ($1, $2, $3, {}) RETURNING id",
+        item_placeholders(4)
+    );
     let item_id: i64 = bind_item(
-        sqlx::query(
-            "INSERT INTO items (feed_id, identity, story_id, guid, url, canonical_url, \
-             origin_url, title, summary, content_text, author, lang, published_at, \
-             updated_at, fetched_at, dated_at, fp_version, simhash, band0, band1, band2, \
-             band3, lead_hash, content_hash, headline_key, headline_hash, text_len, anchors, \
-             revision_hash, republished) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-             $27, $28, $29, $30) RETURNING id",
-        )
-        .bind(feed.feed_id)
-        .bind(&item.identity)
-        .bind(story_id),
+        sqlx::query(sql(insert))
+            .bind(feed.feed_id)
+            .bind(&item.identity)
+            .bind(story_id),
         item,
     )
     .fetch_one(&mut *conn)
