@@ -6,7 +6,8 @@
 # benchmark and prints ONE table (markdown) at the end. Needs PostgreSQL:
 # BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # must be able to CREATE DATABASE; each benchmark makes its own ffbench_*
-# database and drops it. In --quick mode an unreachable PostgreSQL turns the
+# database and drops it (BENCH_KEEP_DB=1 keeps the ingest store, and
+# BENCH_REUSE_DB=NAME measures a kept one again without refilling). In --quick mode an unreachable PostgreSQL turns the
 # PostgreSQL rows into "skipped"; in full mode it fails.
 # Exit status: 0 unless a benchmark crashed. Numbers are never judged here.
 set -uo pipefail

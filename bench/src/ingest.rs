@@ -31,16 +31,28 @@ pub fn admin_url() -> String {
 }
 
 /// A fresh PostgreSQL database for one benchmark, dropped by `drop`.
+///
+/// Filling a large store takes most of a run (half an hour at 1M items),
+/// so a store can be kept for profiling (`BENCH_KEEP_DB=1`) and measured
+/// again later (`BENCH_REUSE_DB=name`) without filling it again.
 pub struct PgDb {
     admin: String,
     pub name: String,
     pub url: String,
+    keep: bool,
 }
 
 impl PgDb {
-    pub async fn create(tag: &str) -> anyhow::Result<PgDb> {
+    /// `reusable`: whether this benchmark honours `BENCH_KEEP_DB` and
+    /// `BENCH_REUSE_DB`.
+    pub async fn create(tag: &str, reusable: bool) -> anyhow::Result<PgDb> {
         let admin = admin_url();
-        let name = format!("ffbench_{}_{tag}", std::process::id());
+        let reuse = std::env::var("BENCH_REUSE_DB")
+            .ok()
+            .filter(|n| reusable && !n.is_empty());
+        let name = reuse
+            .clone()
+            .unwrap_or_else(|| format!("ffbench_{}_{tag}", std::process::id()));
         let mut u = url::Url::parse(&admin).context("BENCH_DATABASE_URL")?;
         u.set_path(&format!("/{name}"));
         let conn = sqlx::PgPool::connect(&admin).await.with_context(|| {
@@ -49,23 +61,34 @@ impl PgDb {
                 feedfold::store::redact_url(&admin)
             )
         })?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&conn)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        if reuse.is_none() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
             .execute(&conn)
             .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&conn)
+                .await?;
+        }
         conn.close().await;
+        let keep = reuse.is_some() || (reusable && std::env::var_os("BENCH_KEEP_DB").is_some());
         Ok(PgDb {
             admin,
             name,
             url: u.to_string(),
+            keep,
         })
     }
 
     pub async fn drop(self) {
+        if self.keep {
+            println!(
+                "  kept database {} (BENCH_REUSE_DB={0} measures it again)",
+                self.name
+            );
+            return;
+        }
         if let Ok(conn) = sqlx::PgPool::connect(&self.admin).await {
             let q = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
             if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(q)).execute(&conn).await {
@@ -141,6 +164,16 @@ fn unique_keys(sig: &Signature) -> Vec<i64> {
 }
 
 impl Bulk {
+    /// Items already stored: a reused database starts from them.
+    pub async fn stored_items(&self) -> anyhow::Result<usize> {
+        let q = "SELECT count(*) FROM items";
+        let n: i64 = match self {
+            Bulk::Pg(pool) => sqlx::query_scalar(q).fetch_one(pool).await?,
+            Bulk::Sqlite(pool) => sqlx::query_scalar(q).fetch_one(pool).await?,
+        };
+        Ok(n as usize)
+    }
+
     /// Loads `rows` (identity prefixed with `prefix`) in one transaction and
     /// returns how long it took.
     pub async fn load(&self, rows: &[LoadRow<'_>], prefix: &str) -> anyhow::Result<Duration> {
@@ -354,7 +387,7 @@ enum Opened {
 async fn open(backend: &str, tag: &str) -> anyhow::Result<(Opened, Bulk)> {
     match backend {
         "postgres" | "pg" => {
-            let db = PgDb::create(tag).await?;
+            let db = PgDb::create(tag, true).await?;
             let store = match PgStore::connect(&db.url).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -639,7 +672,10 @@ async fn ingest_run<S: Store>(
         start: Utc::now() - chrono::Duration::seconds(span as i64),
         ..GenConfig::default()
     };
-    let mut generator = Gen::new(seed, cfg);
+    // A reused store already holds the first seed's articles: a new seed
+    // keeps the timed batch from repeating them.
+    let mut have = bulk.stored_items().await?;
+    let mut generator = Gen::new(seed ^ have as u64, cfg);
     let mut feeds = Vec::with_capacity(feed_ids.len());
     for &id in &feed_ids {
         feeds.push(store.feed(id).await?.context("bench feed vanished")?);
@@ -650,7 +686,6 @@ async fn ingest_run<S: Store>(
         FoldConfig::default(),
         SchedulerConfig::default(),
     );
-    let mut have = 0usize;
     let mut sorted = sizes.to_vec();
     sorted.sort_unstable();
     for size in sorted {
@@ -842,7 +877,7 @@ async fn droppable_constraints(
 }
 
 pub async fn fold_latency(sizes: &[usize], samples: usize, seed: u64) -> anyhow::Result<()> {
-    let db = PgDb::create("fold").await?;
+    let db = PgDb::create("fold", false).await?;
     let r = fold_latency_run(&db, sizes, samples, seed).await;
     db.drop().await;
     r
@@ -863,7 +898,6 @@ async fn fold_latency_run(
     let feed_ids = add_feeds(&store, FEEDS).await?;
     let now = Utc::now();
     let fold = FoldConfig::default();
-    let mut have = 0usize;
     let mut sorted = sizes.to_vec();
     sorted.sort_unstable();
     let mut generator = Gen::new(
@@ -875,6 +909,7 @@ async fn fold_latency_run(
         },
     );
     let mut p99s = Vec::new();
+    let mut have = 0usize;
     for size in sorted {
         if size > have {
             let start = Instant::now();
