@@ -3,7 +3,7 @@
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
 //   SqliteStore/PgStore::begin_write, take_locks, store_new_item, CLAIM_SQL, BACKEND,
-//   migrator().
+//   migrator(), warn_about_maintenance().
 // The SQL is written once: `$n` parameters work on both backends, and a list
 // of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
@@ -691,6 +691,7 @@ impl Store for ThisStore {
 
     async fn migrate(&self) -> Result<()> {
         migrator().run(&self.pool).await?;
+        warn_about_maintenance(&self.pool).await;
         Ok(())
     }
 

@@ -84,6 +84,25 @@ impl PgStore {
     }
 }
 
+/// Warns when autovacuum is off. Without it nothing keeps statistics and
+/// visibility maps current as the tables grow, so the planner misjudges
+/// the fold queries and index-only scans read the heap: ingest slows as the
+/// store grows. The schema keeps the hot plans independent of statistics
+/// where it can (migration 0002), but not the costs of an unvacuumed table.
+async fn warn_about_maintenance(pool: &sqlx::PgPool) {
+    let setting: Result<String, _> = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+        .fetch_one(pool)
+        .await;
+    if let Ok(s) = setting
+        && s == "off"
+    {
+        tracing::warn!(
+            "PostgreSQL runs with autovacuum off: run VACUUM ANALYZE regularly (or enable \
+             autovacuum), else ingest slows as the store grows"
+        );
+    }
+}
+
 /// Takes the advisory locks in the array's (sorted) order: every ingest
 /// sorts the same way, so two ingests never wait on each other in a cycle.
 ///

@@ -192,6 +192,10 @@ impl SqliteStore {
     }
 }
 
+/// SQLite needs no maintenance process: its planner chooses feedfold's
+/// indexes without statistics.
+async fn warn_about_maintenance(_pool: &sqlx::SqlitePool) {}
+
 /// `BEGIN IMMEDIATE` already serialises every writer.
 async fn take_locks(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate::store::Result<()> {
     Ok(())
