@@ -3,7 +3,7 @@
 // including module, which provides:
 //   type Db, ThisStore (with a `pool` field), fn ts / ts_opt (timestamp binds),
 //   SqliteStore/PgStore::begin_write, take_locks, store_new_item, CLAIM_SQL, BACKEND,
-//   migrator(), warn_about_maintenance().
+//   migrator(), warn_about_maintenance(), CANDIDATE_KEY_COL.
 // The SQL is written once: `$n` parameters work on both backends, and a list
 // of ids is one parameter, `{in_ids(col, n)}` bound to `id_list(..)` (an
 // array on PostgreSQL, a JSON array on SQLite), so every statement's text is
@@ -521,12 +521,13 @@ async fn find_candidates(
 
     // Lookup keys of the candidates, only those the item carries too: the
     // decision asks which keys a candidate shares with the item, never for
-    // the rest, and all of them would be ~50 rows per candidate.
+    // the rest, and all of them would be ~50 rows per candidate. The lookup
+    // goes by candidate (see `CANDIDATE_KEY_COL`).
     if !cands.is_empty() && !keys.is_empty() {
         let q = format!(
             "SELECT item_id, key FROM item_keys WHERE {} AND {}",
             in_ids("item_id", 1),
-            in_ids("key", 2)
+            in_ids(CANDIDATE_KEY_COL, 2)
         );
         let ids: Vec<i64> = cands.iter().map(|c| c.item_id).collect();
         let query = sqlx::query(sql(q)).bind(id_list(&ids)).bind(id_list(&keys));
@@ -1211,5 +1212,33 @@ impl Store for ThisStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod migration_files {
+    /// Every file in `migrations/<backend>` is embedded, in order: a file
+    /// added without its entry in `migrator()` would never be applied.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(super::BACKEND);
+        let mut files: Vec<(i64, String)> = std::fs::read_dir(&dir)
+            .expect("migrations directory")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                let version = name[..4].parse().expect("NNNN_ prefix");
+                (version, std::fs::read_to_string(&p).expect("readable"))
+            })
+            .collect();
+        files.sort();
+        let embedded: Vec<(i64, String)> = super::migrator()
+            .iter()
+            .map(|m| (m.version, m.sql.as_ref().to_string()))
+            .collect();
+        assert_eq!(embedded, files, "{}", dir.display());
     }
 }

@@ -27,13 +27,27 @@ pub struct PgStore {
 }
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    let migration = |version, name: &str, sql: &'static str| {
+        Migration::new(
+            version,
+            name.to_string().into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        migration(
+            1,
+            "init",
+            include_str!("../../migrations/postgres/0001_init.sql"),
+        ),
+        migration(
+            2,
+            "fold query indexes",
+            include_str!("../../migrations/postgres/0002_fold_query_indexes.sql"),
+        ),
+    ])
 });
 
 fn migrator() -> &'static Migrator {
@@ -83,6 +97,14 @@ impl PgStore {
         Ok(((), self.pool.begin().await?))
     }
 }
+
+/// How the candidates' shared keys are filtered. The planner preferred the
+/// primary key (key, item_id) for `key = ANY(..) AND item_id = ANY(..)` and
+/// read every stored item of each of the item's keys, 10k index entries for
+/// 100 candidates at 1M items (13 ms); the unary plus keeps `key` out of the
+/// index condition, so the lookup walks (item_id, key) per candidate, index
+/// only (0.5 ms).
+const CANDIDATE_KEY_COL: &str = "+key";
 
 /// Warns when autovacuum is off. Without it nothing keeps statistics and
 /// visibility maps current as the tables grow, so the planner misjudges

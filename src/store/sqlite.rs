@@ -192,6 +192,9 @@ impl SqliteStore {
     }
 }
 
+/// SQLite seeks the primary key (key, item_id) for both lists, in process.
+const CANDIDATE_KEY_COL: &str = "key";
+
 /// SQLite needs no maintenance process: its planner chooses feedfold's
 /// indexes without statistics.
 async fn warn_about_maintenance(_pool: &sqlx::SqlitePool) {}

@@ -8,6 +8,10 @@
 -- plan no longer depends on statistics. Prefix lookups on the signal alone
 -- use the same indexes. SQLite already chose the signal's index without
 -- statistics, so its schema keeps the single-column ones.
+--
+-- The candidates' shared keys are read per candidate (item_id, then key):
+-- an index on both answers that from the index alone, and still serves the
+-- cascade from items, as the (item_id) index it replaces did.
 DROP INDEX items_content_hash_idx;
 DROP INDEX items_canonical_url_idx;
 DROP INDEX items_origin_url_idx;
@@ -17,3 +21,13 @@ CREATE INDEX items_canonical_url_dated_idx ON items (canonical_url, dated_at)
     WHERE canonical_url IS NOT NULL;
 CREATE INDEX items_origin_url_dated_idx ON items (origin_url, dated_at)
     WHERE origin_url IS NOT NULL;
+DROP INDEX item_keys_item_idx;
+CREATE INDEX item_keys_item_key_idx ON item_keys (item_id, key);
+
+-- The full-text index is updated with each insert instead of through the
+-- pending list. With the pending list, the insert that filled it merged
+-- 4 MB of entries into the index while holding its fold locks: 2.7 s at 1M
+-- items, stalling every ingest waiting on those locks. Direct updates make
+-- the average insert no slower (measured at 1M items: 2.5 ms against 4.1 ms
+-- with the flushes) and never stall.
+ALTER INDEX items_search_idx SET (fastupdate = off);
