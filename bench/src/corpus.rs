@@ -549,6 +549,12 @@ impl Gen {
         (0..n).map(|_| self.next_article()).collect()
     }
 
+    /// Numbers the next articles after `n`: a generator run against a store
+    /// that already holds another run's articles gives them new identities.
+    pub fn number_after(&mut self, n: u64) {
+        self.next_guid = self.next_guid.max(n);
+    }
+
     fn guid(&mut self) -> u64 {
         self.next_guid += 1;
         self.next_guid
