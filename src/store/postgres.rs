@@ -244,9 +244,7 @@ async fn store_new_item(
     let published = item.published_at.unwrap_or(item.dated_at);
     let keys = distinct_keys(&item.signature.keys);
     let mut query = bind_item(
-        sqlx::query(sqlx::AssertSqlSafe(q))
-            .bind(feed.feed_id)
-            .bind(&item.identity),
+        sqlx::query(sql(q)).bind(feed.feed_id).bind(&item.identity),
         item,
     )
     .bind(keys)
